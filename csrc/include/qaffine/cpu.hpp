@@ -1,0 +1,145 @@
+// qaffine/cpu.hpp — SIMD levels, CPU feature detection and the process-wide dispatch decision.
+//
+// The level in use is decided once per process: the highest level the CPU *and* the OS support
+// (cpuid for the instructions, xgetbv for the register state the OS saves), lowered by the
+// QAFFINE_SIMD environment variable if it is set. set_active_level() changes it later (tests use it
+// to run every kernel at every level). Thread safety: all functions here may be called from any
+// thread; the level is an atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+// SIMD kernels are compiled with per-function target attributes, so the headers need no -mavx flags
+// and a binary built from them runs on any x86-64 CPU. Other compilers and architectures get the
+// portable scalar loops (which compilers vectorise with their baseline instruction set).
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(QAFFINE_DISABLE_SIMD)
+#define QAFFINE_X86_SIMD 1
+#include <cpuid.h>
+#include <immintrin.h>
+#define QAFFINE_TARGET_AVX2 __attribute__((target("avx2")))
+#define QAFFINE_TARGET_AVX512 __attribute__((target("avx512f")))
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (the `__Y = __Y` idiom of
+// _mm512_undefined_*, GCC bug 105593); the SIMD sections silence that one false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#define QAFFINE_SIMD_BEGIN _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wmaybe-uninitialized\"") \
+    _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")
+#define QAFFINE_SIMD_END _Pragma("GCC diagnostic pop")
+#else
+#define QAFFINE_SIMD_BEGIN
+#define QAFFINE_SIMD_END
+#endif
+#else
+#define QAFFINE_X86_SIMD 0
+#endif
+
+namespace qaffine {
+
+/// Instruction-set levels, ordered: a CPU that supports a level supports every lower one.
+enum class simd_level : int { scalar = 0, avx2 = 1, avx512 = 2 };
+
+/// "scalar", "avx2" or "avx512".
+inline const char* to_string(simd_level level) noexcept {
+    switch (level) {
+        case simd_level::avx2: return "avx2";
+        case simd_level::avx512: return "avx512";
+        case simd_level::scalar: break;
+    }
+    return "scalar";
+}
+
+/// Parses "scalar" | "avx2" | "avx512". Throws std::invalid_argument for anything else.
+inline simd_level parse_simd_level(const std::string& name) {
+    if (name == "scalar") return simd_level::scalar;
+    if (name == "avx2") return simd_level::avx2;
+    if (name == "avx512") return simd_level::avx512;
+    throw std::invalid_argument("unknown SIMD level '" + name + "'; expected scalar, avx2 or avx512");
+}
+
+namespace detail {
+
+#if QAFFINE_X86_SIMD
+inline unsigned long long read_xcr0() noexcept {
+    unsigned int eax = 0, edx = 0;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+#endif
+
+inline simd_level detect_max_level() noexcept {
+#if QAFFINE_X86_SIMD
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return simd_level::scalar;
+    const bool osxsave = (ecx >> 27) & 1u;
+    const bool avx = (ecx >> 28) & 1u;
+    if (!osxsave || !avx) return simd_level::scalar;
+    const unsigned long long xcr0 = read_xcr0();
+    // The OS must save XMM (bit 1) and YMM (bit 2) state, or AVX registers are not usable.
+    if ((xcr0 & 0x6u) != 0x6u) return simd_level::scalar;
+    if (__get_cpuid_max(0, nullptr) < 7) return simd_level::scalar;
+    __cpuid_count(7, 0, eax, ebx, ecx, edx);
+    const bool avx2 = (ebx >> 5) & 1u;
+    const bool avx512f = (ebx >> 16) & 1u;
+    if (!avx2) return simd_level::scalar;
+    // AVX-512 also needs opmask (bit 5) and the upper ZMM halves (bits 6, 7) saved by the OS.
+    if (avx512f && (xcr0 & 0xE0u) == 0xE0u) return simd_level::avx512;
+    return simd_level::avx2;
+#else
+    return simd_level::scalar;
+#endif
+}
+
+inline simd_level initial_level() noexcept {
+    const simd_level max_level = detect_max_level();
+    const char* env = std::getenv("QAFFINE_SIMD");
+    if (env == nullptr || *env == '\0') return max_level;
+    simd_level wanted = max_level;
+    if (std::strcmp(env, "scalar") == 0) wanted = simd_level::scalar;
+    else if (std::strcmp(env, "avx2") == 0) wanted = simd_level::avx2;
+    else if (std::strcmp(env, "avx512") == 0) wanted = simd_level::avx512;
+    // An unknown value keeps the detected level; the Python layer warns about it.
+    return static_cast<int>(wanted) < static_cast<int>(max_level) ? wanted : max_level;
+}
+
+inline std::atomic<int>& level_slot() noexcept {
+    static std::atomic<int> slot{static_cast<int>(initial_level())};
+    return slot;
+}
+
+}  // namespace detail
+
+/// The highest level this CPU and OS support (detected once).
+inline simd_level max_supported_level() noexcept {
+    static const simd_level level = detail::detect_max_level();
+    return level;
+}
+
+/// True if kernels of `level` can run here.
+inline bool is_supported(simd_level level) noexcept {
+    return static_cast<int>(level) <= static_cast<int>(max_supported_level());
+}
+
+/// The level the dispatching kernels use now.
+inline simd_level active_level() noexcept {
+    return static_cast<simd_level>(detail::level_slot().load(std::memory_order_relaxed));
+}
+
+/// Forces the level used by the dispatching kernels. Throws std::domain_error if this CPU lacks it.
+inline void set_active_level(simd_level level) {
+    if (!is_supported(level))
+        throw std::domain_error(std::string("SIMD level '") + to_string(level) +
+                                "' is not supported by this CPU (highest: " +
+                                to_string(max_supported_level()) + ")");
+    detail::level_slot().store(static_cast<int>(level), std::memory_order_relaxed);
+}
+
+/// Returns the level actually used when `level` is requested: the request, lowered to what runs here.
+inline simd_level usable_level(simd_level level) noexcept {
+    return is_supported(level) ? level : max_supported_level();
+}
+
+}  // namespace qaffine

@@ -1,0 +1,223 @@
+// qaffine/minmax.hpp — the smallest and largest value of a float array, in one pass, with NaN detection.
+//
+// minmax(x, n) returns {lo, hi, has_nan}: lo and hi ignore NaNs (a NaN compares false, so it never
+// replaces an accumulator), has_nan says whether any NaN was seen. ±Inf are ordinary values.
+// For n == 0 (or all NaN) lo = +Inf and hi = -Inf. A zero result is reported as +0.0 whatever the
+// sign of the zeros, so that every SIMD level returns the same bits. Never throws.
+#pragma once
+
+#include <cstddef>
+#include <limits>
+#include <type_traits>
+
+#include "cpu.hpp"
+
+namespace qaffine {
+
+template <class T>
+struct minmax_result {
+    T lo;
+    T hi;
+    bool has_nan;
+};
+
+namespace detail {
+template <class T>
+inline minmax_result<T> finish_minmax(T lo, T hi, bool has_nan) noexcept {
+    // -0.0 and +0.0 compare equal, so which one survives depends on the order of the lanes;
+    // adding +0 maps -0 to +0 and leaves every other value unchanged.
+    return {lo + T(0), hi + T(0), has_nan};
+}
+}  // namespace detail
+
+namespace scalar {
+
+/// The specification: a plain loop. Several accumulators so compilers can keep it branch-free.
+template <class T>
+inline minmax_result<T> minmax(const T* x, std::size_t n) noexcept {
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    T lo[4] = {inf, inf, inf, inf};
+    T hi[4] = {-inf, -inf, -inf, -inf};
+    bool nan = false;
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        for (std::size_t k = 0; k < 4; ++k) {
+            const T v = x[i + k];
+            lo[k] = v < lo[k] ? v : lo[k];
+            hi[k] = v > hi[k] ? v : hi[k];
+            nan |= (v != v);
+        }
+    }
+    for (; i < n; ++i) {
+        const T v = x[i];
+        lo[0] = v < lo[0] ? v : lo[0];
+        hi[0] = v > hi[0] ? v : hi[0];
+        nan |= (v != v);
+    }
+    for (std::size_t k = 1; k < 4; ++k) {
+        lo[0] = lo[k] < lo[0] ? lo[k] : lo[0];
+        hi[0] = hi[k] > hi[0] ? hi[k] : hi[0];
+    }
+    return detail::finish_minmax(lo[0], hi[0], nan);
+}
+
+}  // namespace scalar
+
+#if QAFFINE_X86_SIMD
+QAFFINE_SIMD_BEGIN
+namespace avx2 {
+
+// _mm256_min_ps(v, acc) returns acc when v is NaN: the same rule as the scalar loop.
+QAFFINE_TARGET_AVX2 inline minmax_result<float> minmax(const float* x, std::size_t n) noexcept {
+    const __m256 pinf = _mm256_set1_ps(std::numeric_limits<float>::infinity());
+    const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    __m256 lo0 = pinf, lo1 = pinf, lo2 = pinf, lo3 = pinf;
+    __m256 hi0 = ninf, hi1 = ninf, hi2 = ninf, hi3 = ninf;
+    __m256 nan = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+        const __m256 c = _mm256_loadu_ps(x + i + 16), d = _mm256_loadu_ps(x + i + 24);
+        lo0 = _mm256_min_ps(a, lo0); hi0 = _mm256_max_ps(a, hi0);
+        lo1 = _mm256_min_ps(b, lo1); hi1 = _mm256_max_ps(b, hi1);
+        lo2 = _mm256_min_ps(c, lo2); hi2 = _mm256_max_ps(c, hi2);
+        lo3 = _mm256_min_ps(d, lo3); hi3 = _mm256_max_ps(d, hi3);
+        const __m256 un = _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q));
+        nan = _mm256_or_ps(nan, un);
+    }
+    for (; i + 8 <= n; i += 8) {
+        const __m256 a = _mm256_loadu_ps(x + i);
+        lo0 = _mm256_min_ps(a, lo0); hi0 = _mm256_max_ps(a, hi0);
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(a, a, _CMP_UNORD_Q));
+    }
+    lo0 = _mm256_min_ps(_mm256_min_ps(lo0, lo1), _mm256_min_ps(lo2, lo3));
+    hi0 = _mm256_max_ps(_mm256_max_ps(hi0, hi1), _mm256_max_ps(hi2, hi3));
+    alignas(32) float l[8], h[8];
+    _mm256_store_ps(l, lo0);
+    _mm256_store_ps(h, hi0);
+    const minmax_result<float> tail = scalar::minmax(x + i, n - i);
+    float lo = tail.lo, hi = tail.hi;
+    for (int k = 0; k < 8; ++k) {
+        lo = l[k] < lo ? l[k] : lo;
+        hi = h[k] > hi ? h[k] : hi;
+    }
+    return detail::finish_minmax(lo, hi, tail.has_nan || _mm256_movemask_ps(nan) != 0);
+}
+
+QAFFINE_TARGET_AVX2 inline minmax_result<double> minmax(const double* x, std::size_t n) noexcept {
+    const __m256d pinf = _mm256_set1_pd(std::numeric_limits<double>::infinity());
+    const __m256d ninf = _mm256_set1_pd(-std::numeric_limits<double>::infinity());
+    __m256d lo0 = pinf, lo1 = pinf, hi0 = ninf, hi1 = ninf;
+    __m256d nan = _mm256_setzero_pd();
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256d a = _mm256_loadu_pd(x + i), b = _mm256_loadu_pd(x + i + 4);
+        lo0 = _mm256_min_pd(a, lo0); hi0 = _mm256_max_pd(a, hi0);
+        lo1 = _mm256_min_pd(b, lo1); hi1 = _mm256_max_pd(b, hi1);
+        nan = _mm256_or_pd(nan, _mm256_cmp_pd(a, b, _CMP_UNORD_Q));
+    }
+    lo0 = _mm256_min_pd(lo0, lo1);
+    hi0 = _mm256_max_pd(hi0, hi1);
+    alignas(32) double l[4], h[4];
+    _mm256_store_pd(l, lo0);
+    _mm256_store_pd(h, hi0);
+    const minmax_result<double> tail = scalar::minmax(x + i, n - i);
+    double lo = tail.lo, hi = tail.hi;
+    for (int k = 0; k < 4; ++k) {
+        lo = l[k] < lo ? l[k] : lo;
+        hi = h[k] > hi ? h[k] : hi;
+    }
+    return detail::finish_minmax(lo, hi, tail.has_nan || _mm256_movemask_pd(nan) != 0);
+}
+
+}  // namespace avx2
+
+namespace avx512 {
+
+QAFFINE_TARGET_AVX512 inline minmax_result<float> minmax(const float* x, std::size_t n) noexcept {
+    const __m512 pinf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+    const __m512 ninf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    __m512 lo0 = pinf, lo1 = pinf, lo2 = pinf, lo3 = pinf;
+    __m512 hi0 = ninf, hi1 = ninf, hi2 = ninf, hi3 = ninf;
+    __mmask16 nan = 0;
+    std::size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+        const __m512 c = _mm512_loadu_ps(x + i + 32), d = _mm512_loadu_ps(x + i + 48);
+        lo0 = _mm512_min_ps(a, lo0); hi0 = _mm512_max_ps(a, hi0);
+        lo1 = _mm512_min_ps(b, lo1); hi1 = _mm512_max_ps(b, hi1);
+        lo2 = _mm512_min_ps(c, lo2); hi2 = _mm512_max_ps(c, hi2);
+        lo3 = _mm512_min_ps(d, lo3); hi3 = _mm512_max_ps(d, hi3);
+        nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) |
+                                     _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q));
+    }
+    for (; i + 16 <= n; i += 16) {
+        const __m512 a = _mm512_loadu_ps(x + i);
+        lo0 = _mm512_min_ps(a, lo0); hi0 = _mm512_max_ps(a, hi0);
+        nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q));
+    }
+    if (i < n) {
+        // Masked tail: lanes past the end keep the accumulator (mask_min leaves them untouched).
+        const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+        const __m512 a = _mm512_maskz_loadu_ps(m, x + i);
+        lo1 = _mm512_mask_min_ps(lo1, m, a, lo1);
+        hi1 = _mm512_mask_max_ps(hi1, m, a, hi1);
+        nan = static_cast<__mmask16>(nan | _mm512_mask_cmp_ps_mask(m, a, a, _CMP_UNORD_Q));
+    }
+    lo0 = _mm512_min_ps(_mm512_min_ps(lo0, lo1), _mm512_min_ps(lo2, lo3));
+    hi0 = _mm512_max_ps(_mm512_max_ps(hi0, hi1), _mm512_max_ps(hi2, hi3));
+    return detail::finish_minmax(_mm512_reduce_min_ps(lo0), _mm512_reduce_max_ps(hi0), nan != 0);
+}
+
+QAFFINE_TARGET_AVX512 inline minmax_result<double> minmax(const double* x, std::size_t n) noexcept {
+    const __m512d pinf = _mm512_set1_pd(std::numeric_limits<double>::infinity());
+    const __m512d ninf = _mm512_set1_pd(-std::numeric_limits<double>::infinity());
+    __m512d lo0 = pinf, lo1 = pinf, hi0 = ninf, hi1 = ninf;
+    __mmask8 nan = 0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512d a = _mm512_loadu_pd(x + i), b = _mm512_loadu_pd(x + i + 8);
+        lo0 = _mm512_min_pd(a, lo0); hi0 = _mm512_max_pd(a, hi0);
+        lo1 = _mm512_min_pd(b, lo1); hi1 = _mm512_max_pd(b, hi1);
+        nan = static_cast<__mmask8>(nan | _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q));
+    }
+    if (i + 8 <= n) {
+        const __m512d a = _mm512_loadu_pd(x + i);
+        lo0 = _mm512_min_pd(a, lo0); hi0 = _mm512_max_pd(a, hi0);
+        nan = static_cast<__mmask8>(nan | _mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q));
+        i += 8;
+    }
+    if (i < n) {
+        const __mmask8 m = static_cast<__mmask8>((1u << (n - i)) - 1u);
+        const __m512d a = _mm512_maskz_loadu_pd(m, x + i);
+        lo1 = _mm512_mask_min_pd(lo1, m, a, lo1);
+        hi1 = _mm512_mask_max_pd(hi1, m, a, hi1);
+        nan = static_cast<__mmask8>(nan | _mm512_mask_cmp_pd_mask(m, a, a, _CMP_UNORD_Q));
+    }
+    lo0 = _mm512_min_pd(lo0, lo1);
+    hi0 = _mm512_max_pd(hi0, hi1);
+    return detail::finish_minmax(_mm512_reduce_min_pd(lo0), _mm512_reduce_max_pd(hi0), nan != 0);
+}
+
+}  // namespace avx512
+QAFFINE_SIMD_END
+#endif  // QAFFINE_X86_SIMD
+
+/// Dispatching entry point: runs the kernel of `level` (lowered to what this CPU supports).
+template <class T>
+inline minmax_result<T> minmax(const T* x, std::size_t n, simd_level level = active_level()) noexcept {
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
+                  "qaffine::minmax takes float or double");
+#if QAFFINE_X86_SIMD
+    switch (usable_level(level)) {
+        case simd_level::avx512: return avx512::minmax(x, n);
+        case simd_level::avx2: return avx2::minmax(x, n);
+        case simd_level::scalar: break;
+    }
+#else
+    (void)level;
+#endif
+    return scalar::minmax(x, n);
+}
+
+}  // namespace qaffine

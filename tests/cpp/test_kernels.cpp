@@ -1,0 +1,247 @@
+// Every SIMD level this CPU supports must give the same bytes as the scalar specification, on inputs
+// chosen to break kernels: every length around the vector widths (bodies, unrolled bodies, tails),
+// misaligned starts, ties at (k + 0.5) * s, values that saturate, ±Inf, NaN at every position, ±0,
+// subnormals, float32 and float64 input, uint8 and int8 codes. Mirrors tests/test_simd_levels.py.
+// Exit status 0 and a "N passed, 0 failed" line when all checks pass.
+#include <qaffine/qaffine.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+namespace {
+
+int g_passed = 0;
+int g_failed = 0;
+
+void check(bool ok, const char* what, const char* level, std::size_t n, std::size_t offset) {
+    if (ok) {
+        ++g_passed;
+    } else {
+        ++g_failed;
+        std::printf("FAIL %s at level %s, n=%zu offset=%zu\n", what, level, n, offset);
+    }
+}
+
+template <class T>
+bool same_bits(const T& a, const T& b) {
+    return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+std::vector<qaffine::simd_level> levels() {
+    std::vector<qaffine::simd_level> out;
+    for (int l = 0; l <= static_cast<int>(qaffine::max_supported_level()); ++l)
+        out.push_back(static_cast<qaffine::simd_level>(l));
+    return out;
+}
+
+// Lengths: 0..130 (every tail of every width up to 64 twice), then a few larger odd sizes.
+std::vector<std::size_t> lengths() {
+    std::vector<std::size_t> out;
+    for (std::size_t n = 0; n <= 130; ++n) out.push_back(n);
+    for (std::size_t n : {255u, 256u, 257u, 1000u, 4099u, 65537u}) out.push_back(n);
+    return out;
+}
+
+template <class T>
+std::vector<T> make_data(std::size_t n, std::mt19937_64& rng, int flavour, const qaffine::qparams& p) {
+    std::vector<T> x(n);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    std::uniform_int_distribution<int> code(-300, 300);
+    for (std::size_t i = 0; i < n; ++i) {
+        switch (flavour) {
+            case 0: x[i] = static_cast<T>(normal(rng)); break;
+            case 1:  // exact ties: (k + 0.5) * s
+                x[i] = static_cast<T>((static_cast<double>(code(rng)) + 0.5) * static_cast<double>(p.scale));
+                break;
+            case 2:  // specials mixed in
+            {
+                const T specials[] = {T(0), -T(0), std::numeric_limits<T>::infinity(),
+                                      -std::numeric_limits<T>::infinity(), std::numeric_limits<T>::max(),
+                                      std::numeric_limits<T>::lowest(), std::numeric_limits<T>::denorm_min(),
+                                      -std::numeric_limits<T>::denorm_min(), std::numeric_limits<T>::min(),
+                                      static_cast<T>(1e30), static_cast<T>(-1e30)};
+                x[i] = (i % 3 == 0) ? specials[i % (sizeof(specials) / sizeof(specials[0]))]
+                                    : static_cast<T>(normal(rng) * 3.0);
+                break;
+            }
+            default: x[i] = static_cast<T>(normal(rng) * 1e-3); break;
+        }
+    }
+    return x;
+}
+
+template <class T>
+void test_minmax(std::mt19937_64& rng) {
+    const qaffine::qparams unit{};
+    for (std::size_t n : lengths()) {
+        for (int flavour = 0; flavour < 4; ++flavour) {
+            for (std::size_t offset : {0u, 1u}) {
+                std::vector<T> buf = make_data<T>(n + offset, rng, flavour, unit);
+                const T* x = buf.data() + offset;
+                const auto ref = qaffine::scalar::minmax(x, n);
+                for (auto level : levels()) {
+                    const auto got = qaffine::minmax(x, n, level);
+                    check(same_bits(got.lo, ref.lo) && same_bits(got.hi, ref.hi) && got.has_nan == ref.has_nan,
+                          "minmax", qaffine::to_string(level), n, offset);
+                }
+                // A NaN at every position must be seen at every level (and ignored by lo/hi).
+                if (n > 0 && n <= 130 && flavour == 0) {
+                    for (std::size_t at = 0; at < n; ++at) {
+                        std::vector<T> y(x, x + n);
+                        y[at] = std::numeric_limits<T>::quiet_NaN();
+                        const auto r0 = qaffine::scalar::minmax(y.data(), n);
+                        check(r0.has_nan, "scalar minmax sees NaN", "scalar", n, at);
+                        for (auto level : levels()) {
+                            const auto r = qaffine::minmax(y.data(), n, level);
+                            check(r.has_nan && same_bits(r.lo, r0.lo) && same_bits(r.hi, r0.hi), "minmax NaN",
+                                  qaffine::to_string(level), n, at);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+template <class T, class Q>
+void test_quantize(std::mt19937_64& rng) {
+    const std::int32_t qmin = std::numeric_limits<Q>::min(), qmax = std::numeric_limits<Q>::max();
+    const qaffine::qparams params[] = {
+        {0.02f, std::is_signed<Q>::value ? 0 : 128, qmin, qmax},
+        {0.013098039f, std::is_signed<Q>::value ? -128 : 0, qmin, qmax},
+        {1e-30f, 3, qmin, qmax},
+        {3.0e36f, std::is_signed<Q>::value ? 100 : 255, qmin, qmax},
+        {std::numeric_limits<float>::denorm_min(), 7, qmin, qmax},
+    };
+    for (const auto& p : params) {
+        for (std::size_t n : lengths()) {
+            for (int flavour = 0; flavour < 4; ++flavour) {
+                for (std::size_t offset : {0u, 3u}) {
+                    std::vector<T> buf = make_data<T>(n + offset, rng, flavour, p);
+                    const T* x = buf.data() + offset;
+                    std::vector<Q> ref(n + 1, Q(0x5A)), got(n + 1, Q(0x5A));
+                    const bool ref_nan = qaffine::scalar::quantize(x, n, p.scale, p.zero_point, p.qmin, p.qmax,
+                                                                   ref.data());
+                    for (auto level : levels()) {
+                        std::fill(got.begin(), got.end(), Q(0x5A));
+                        const bool nan = qaffine::quantize(x, n, p, got.data(), level);
+                        // Same codes, same NaN report, and the byte past the end untouched.
+                        check(nan == ref_nan && got == ref, "quantize", qaffine::to_string(level), n, offset);
+                    }
+                }
+            }
+        }
+    }
+    // NaN at every position of a short array: reported at every level, code qmin everywhere.
+    for (std::size_t n = 1; n <= 70; ++n) {
+        for (std::size_t at = 0; at < n; ++at) {
+            std::vector<T> x(n, T(1));
+            x[at] = std::numeric_limits<T>::quiet_NaN();
+            std::vector<Q> ref(n), got(n);
+            const bool ref_nan = qaffine::scalar::quantize(x.data(), n, 0.5f, 0, qmin, qmax, ref.data());
+            check(ref_nan && ref[at] == static_cast<Q>(qmin), "scalar NaN -> qmin", "scalar", n, at);
+            for (auto level : levels()) {
+                const bool nan = qaffine::quantize(x.data(), n, qaffine::qparams{0.5f, 0, qmin, qmax}, got.data(), level);
+                check(nan && got == ref, "quantize NaN", qaffine::to_string(level), n, at);
+            }
+        }
+    }
+}
+
+template <class Q, class T>
+void test_dequantize(std::mt19937_64& rng) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    const std::int32_t zps[] = {0, 128, -128, 77, 1 << 20};
+    for (std::int32_t z : zps) {
+        const qaffine::qparams p{0.037f, z, std::numeric_limits<Q>::min(), std::numeric_limits<Q>::max()};
+        for (std::size_t n : lengths()) {
+            std::vector<Q> codes(n + 1);
+            for (auto& c : codes) c = static_cast<Q>(byte(rng) - (std::is_signed<Q>::value ? 128 : 0));
+            std::vector<T> ref(n + 1, T(-7)), got(n + 1, T(-7));
+            qaffine::scalar::dequantize(codes.data() + 1, n, p.scale, p.zero_point, ref.data());
+            for (auto level : levels()) {
+                std::fill(got.begin(), got.end(), T(-7));
+                qaffine::dequantize(codes.data() + 1, n, p, got.data(), level);
+                check(std::memcmp(got.data(), ref.data(), (n + 1) * sizeof(T)) == 0, "dequantize",
+                      qaffine::to_string(level), n, 1);
+            }
+        }
+    }
+}
+
+void test_qparams() {
+    // Degenerate ranges still give a finite positive scale (values: the defined fallbacks).
+    const auto zero = qaffine::choose_qparams(0.0f, 0.0f);
+    check(zero.scale == 1.0f / 255.0f && zero.zero_point == 0, "all-zero params", "scalar", 0, 0);
+    const auto wide = qaffine::choose_qparams(-3e38f, 3e38f);
+    check(std::isfinite(wide.scale) && wide.scale > 0, "overflowing range", "scalar", 0, 0);
+    const auto tiny = qaffine::choose_qparams(0.0f, std::numeric_limits<float>::denorm_min());
+    check(tiny.scale == std::numeric_limits<float>::denorm_min(), "underflowing scale", "scalar", 0, 0);
+    bool threw = false;
+    try {
+        (void)qaffine::choose_qparams(0.0f, std::numeric_limits<float>::quiet_NaN());
+    } catch (const std::domain_error&) {
+        threw = true;
+    }
+    check(threw, "NaN bound throws", "scalar", 0, 0);
+    threw = false;
+    try {
+        (void)qaffine::choose_qparams(-1e308, 1e308);
+    } catch (const std::domain_error&) {
+        threw = true;
+    }
+    check(threw, "double range beyond float32 scale throws", "scalar", 0, 0);
+    threw = false;
+    try {
+        std::uint8_t out = 0;
+        const float x = 1.0f;
+        (void)qaffine::quantize(&x, 1, qaffine::qparams{0.0f, 0, 0, 255}, &out);
+    } catch (const std::invalid_argument&) {
+        threw = true;
+    }
+    check(threw, "zero scale throws", "scalar", 0, 0);
+    // quantize_dynamic equals minmax + choose_qparams + quantize, and rejects what it must.
+    std::vector<float> x = {0.283f, 0.779f, 1.122f, 3.342f, -0.5f};
+    std::vector<std::uint8_t> a(x.size()), b(x.size());
+    const auto p = qaffine::quantize_dynamic(x.data(), x.size(), a.data());
+    const auto mm = qaffine::scalar::minmax(x.data(), x.size());
+    const auto p2 = qaffine::choose_qparams(mm.lo, mm.hi);
+    qaffine::scalar::quantize(x.data(), x.size(), p2.scale, p2.zero_point, 0, 255, b.data());
+    check(p.scale == p2.scale && p.zero_point == p2.zero_point && a == b, "quantize_dynamic composition", "scalar",
+          x.size(), 0);
+    x[2] = std::numeric_limits<float>::infinity();
+    threw = false;
+    try {
+        (void)qaffine::quantize_dynamic(x.data(), x.size(), a.data());
+    } catch (const std::domain_error&) {
+        threw = true;
+    }
+    check(threw, "quantize_dynamic rejects Inf", "scalar", x.size(), 0);
+}
+
+}  // namespace
+
+int main() {
+    std::printf("qaffine C++ kernel tests; highest SIMD level here: %s\n",
+                qaffine::to_string(qaffine::max_supported_level()));
+    std::mt19937_64 rng(20261128);
+    test_minmax<float>(rng);
+    test_minmax<double>(rng);
+    test_quantize<float, std::uint8_t>(rng);
+    test_quantize<float, std::int8_t>(rng);
+    test_quantize<double, std::uint8_t>(rng);
+    test_quantize<double, std::int8_t>(rng);
+    test_dequantize<std::uint8_t, float>(rng);
+    test_dequantize<std::uint8_t, double>(rng);
+    test_dequantize<std::int8_t, float>(rng);
+    test_dequantize<std::int8_t, double>(rng);
+    test_qparams();
+    std::printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}
