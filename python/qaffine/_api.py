@@ -143,7 +143,7 @@ def choose_qparams(lo: Any, hi: Any) -> QParams:
 
     >>> import numpy as np, qaffine as qa
     >>> qa.choose_qparams(np.float32(-1.0), np.float32(1.0))
-    QParams(scale=0.007843137718737125, zero_point=128, qmin=0, qmax=255)
+    QParams(scale=0.007843137718737125, zero_point=127, qmin=0, qmax=255)
     """
     lo_f, hi_f = _as_bound(lo, "lo"), _as_bound(hi, "hi")
     if lo_f > hi_f:
@@ -159,9 +159,9 @@ class QuantizedArray:
     >>> import numpy as np, qaffine as qa
     >>> q = qa.quantize(np.float32([0.0, 1.0, 2.0]))
     >>> q.values, q.zero_point
-    (array([  0, 128, 255], dtype=uint8), 0)
+    (array([  0, 127, 255], dtype=uint8), 0)
     >>> q.dequantize()
-    array([0.       , 1.0039216, 2.       ], dtype=float32)
+    array([0.       , 0.9960785, 2.       ], dtype=float32)
     """
 
     __slots__ = ("_params", "_values")
