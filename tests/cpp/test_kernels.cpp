@@ -125,14 +125,25 @@ void test_quantize(std::mt19937_64& rng) {
                 for (std::size_t offset : {0u, 3u}) {
                     std::vector<T> buf = make_data<T>(n + offset, rng, flavour, p);
                     const T* x = buf.data() + offset;
-                    std::vector<Q> ref(n + 1, Q(0x5A)), got(n + 1, Q(0x5A));
-                    const bool ref_nan = qaffine::scalar::quantize(x, n, p.scale, p.zero_point, p.qmin, p.qmax,
-                                                                   ref.data());
-                    for (auto level : levels()) {
-                        std::fill(got.begin(), got.end(), Q(0x5A));
-                        const bool nan = qaffine::quantize(x, n, p, got.data(), level);
-                        // Same codes, same NaN report, and the byte past the end untouched.
-                        check(nan == ref_nan && got == ref, "quantize", qaffine::to_string(level), n, offset);
+                    for (auto r : {qaffine::rounding::divide, qaffine::rounding::multiply, qaffine::rounding::fused}) {
+                        const float ks = qaffine::kernel_scale(p.scale, r);
+                        std::vector<Q> ref(n + 1, Q(0x5A)), got(n + 1, Q(0x5A));
+                        bool ref_nan = false;
+                        if (r == qaffine::rounding::divide)
+                            ref_nan = qaffine::scalar::quantize<qaffine::rounding::divide>(x, n, ks, p.zero_point,
+                                                                                           p.qmin, p.qmax, ref.data());
+                        else if (r == qaffine::rounding::multiply)
+                            ref_nan = qaffine::scalar::quantize<qaffine::rounding::multiply>(
+                                x, n, ks, p.zero_point, p.qmin, p.qmax, ref.data());
+                        else
+                            ref_nan = qaffine::scalar::quantize<qaffine::rounding::fused>(x, n, ks, p.zero_point,
+                                                                                          p.qmin, p.qmax, ref.data());
+                        for (auto level : levels()) {
+                            std::fill(got.begin(), got.end(), Q(0x5A));
+                            const bool nan = qaffine::quantize(x, n, p, got.data(), level, r);
+                            // Same codes, same NaN report, and the byte past the end untouched.
+                            check(nan == ref_nan && got == ref, "quantize", qaffine::to_string(level), n, offset);
+                        }
                     }
                 }
             }
@@ -171,6 +182,145 @@ void test_dequantize(std::mt19937_64& rng) {
                 check(std::memcmp(got.data(), ref.data(), (n + 1) * sizeof(T)) == 0, "dequantize",
                       qaffine::to_string(level), n, 1);
             }
+        }
+    }
+}
+
+// Element-wise kernels (one scale and zero point per element) against their scalar loops.
+template <class T, class Q>
+void test_vec_kernels(std::mt19937_64& rng) {
+    const std::int32_t qmin = std::numeric_limits<Q>::min(), qmax = std::numeric_limits<Q>::max();
+    std::uniform_real_distribution<float> scale(0.001f, 0.1f);
+    std::uniform_int_distribution<std::int32_t> zp(qmin, qmax);
+    for (std::size_t n : lengths()) {
+        if (n > 5000) continue;
+        for (int flavour = 0; flavour < 4; ++flavour) {
+            std::vector<float> s(n + 1);
+            std::vector<std::int32_t> z(n + 1);
+            for (std::size_t i = 0; i <= n; ++i) {
+                s[i] = scale(rng);
+                z[i] = zp(rng);
+            }
+            const std::vector<T> x = make_data<T>(n + 1, rng, flavour, qaffine::qparams{s[0], 0, 0, 255});
+            for (auto r : {qaffine::rounding::divide, qaffine::rounding::multiply, qaffine::rounding::fused}) {
+                std::vector<float> ks(n + 1);
+                for (std::size_t i = 0; i <= n; ++i) ks[i] = qaffine::kernel_scale(s[i], r);
+                std::vector<Q> ref(n + 1, Q(0x33)), got(n + 1, Q(0x33));
+                const bool ref_nan = qaffine::quantize_vec(r, x.data() + 1, n, ks.data() + 1, z.data() + 1, qmin, qmax,
+                                                           ref.data(), qaffine::simd_level::scalar);
+                for (auto level : levels()) {
+                    std::fill(got.begin(), got.end(), Q(0x33));
+                    const bool nan = qaffine::quantize_vec(r, x.data() + 1, n, ks.data() + 1, z.data() + 1, qmin,
+                                                           qmax, got.data(), level);
+                    check(nan == ref_nan && got == ref, "quantize_vec", qaffine::to_string(level), n, 1);
+                }
+            }
+            // dequantize_vec
+            std::vector<Q> codes(n + 1);
+            for (auto& c : codes) c = static_cast<Q>(zp(rng));
+            std::vector<T> ref(n + 1, T(-3)), got(n + 1, T(-3));
+            qaffine::scalar::dequantize_vec(codes.data() + 1, n, s.data(), z.data(), ref.data());
+            for (auto level : levels()) {
+                std::fill(got.begin(), got.end(), T(-3));
+                qaffine::dequantize_vec(codes.data() + 1, n, s.data(), z.data(), got.data(), level);
+                check(std::memcmp(got.data(), ref.data(), (n + 1) * sizeof(T)) == 0, "dequantize_vec",
+                      qaffine::to_string(level), n, 1);
+            }
+            // minmax_accumulate
+            std::vector<T> lo0(n, T(0.25)), hi0(n, T(-0.25));
+            std::vector<T> lo_ref = lo0, hi_ref = hi0;
+            const bool nan_ref = qaffine::scalar::minmax_accumulate(x.data() + 1, n, lo_ref.data(), hi_ref.data());
+            for (auto level : levels()) {
+                std::vector<T> lo = lo0, hi = hi0;
+                const bool nan = qaffine::minmax_accumulate(x.data() + 1, n, lo.data(), hi.data(), level);
+                check(nan == nan_ref && std::memcmp(lo.data(), lo_ref.data(), n * sizeof(T)) == 0 &&
+                          std::memcmp(hi.data(), hi_ref.data(), n * sizeof(T)) == 0,
+                      "minmax_accumulate", qaffine::to_string(level), n, 1);
+            }
+        }
+    }
+}
+
+// Per-channel and per-block results equal per-tensor quantization of each group's elements, gathered by hand.
+template <class T, class Q>
+void test_groups(std::mt19937_64& rng) {
+    const std::int32_t qmin = std::numeric_limits<Q>::min(), qmax = std::numeric_limits<Q>::max();
+    struct shape {
+        std::size_t outer, channels, inner, block;
+    };
+    const shape shapes[] = {{1, 37, 1, 0},  {5, 37, 1, 0},  {3, 7, 11, 0}, {2, 100, 1, 16}, {3, 70, 1, 32},
+                            {2, 33, 5, 4},  {1, 9, 19, 3},  {4, 1, 1, 0},  {2, 129, 1, 64}, {3, 10, 17, 10},
+                            {1, 300, 1, 300}};
+    const qaffine::scheme schemes[] = {{qmin, qmax, false, true}, {qmin, qmax, true, true}, {qmin, qmax, false, false}};
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (const shape& sh : shapes) {
+        const qaffine::layout g{sh.outer, sh.channels, sh.inner, sh.block};
+        std::vector<T> x(g.size());
+        for (auto& v : x) v = static_cast<T>(normal(rng));
+        // Which group each element belongs to.
+        std::vector<std::size_t> group(g.size());
+        for (std::size_t o = 0; o < g.outer; ++o)
+            for (std::size_t c = 0; c < g.channels; ++c)
+                for (std::size_t i = 0; i < g.inner; ++i)
+                    group[(o * g.channels + c) * g.inner + i] =
+                        g.block == 0 ? c : (o * g.blocks() + c / g.block) * g.inner + i;
+        for (const auto& sc : schemes) {
+            for (auto r : {qaffine::rounding::divide, qaffine::rounding::multiply}) {
+                std::vector<Q> expect(g.size());
+                std::vector<float> exp_scale(g.groups());
+                std::vector<std::int32_t> exp_zp(g.groups());
+                for (std::size_t k = 0; k < g.groups(); ++k) {
+                    std::vector<T> members;
+                    std::vector<std::size_t> where;
+                    for (std::size_t e = 0; e < g.size(); ++e)
+                        if (group[e] == k) {
+                            members.push_back(x[e]);
+                            where.push_back(e);
+                        }
+                    const auto mm = qaffine::scalar::minmax(members.data(), members.size());
+                    const qaffine::qparams p = qaffine::choose_qparams<T>(mm.lo, mm.hi, sc);
+                    exp_scale[k] = p.scale;
+                    exp_zp[k] = p.zero_point;
+                    std::vector<Q> codes(members.size());
+                    qaffine::quantize_run(r, members.data(), members.size(), qaffine::kernel_scale(p.scale, r),
+                                          p.zero_point, qmin, qmax, codes.data(), qaffine::simd_level::scalar);
+                    for (std::size_t j = 0; j < where.size(); ++j) expect[where[j]] = codes[j];
+                }
+                for (auto level : levels()) {
+                    std::vector<Q> got(g.size());
+                    std::vector<float> scale(g.groups());
+                    std::vector<std::int32_t> zp(g.groups());
+                    const auto st = qaffine::quantize_dynamic_groups(x.data(), g, sc, r, scale.data(), zp.data(),
+                                                                     got.data(), level);
+                    check(st == qaffine::dynamic_status::ok && got == expect && scale == exp_scale && zp == exp_zp,
+                          "quantize_dynamic_groups", qaffine::to_string(level), g.size(), sh.block);
+                    // And back: element-wise equal to dequantizing each element with its group's parameters.
+                    std::vector<T> back(g.size());
+                    qaffine::dequantize_groups(got.data(), g, scale.data(), zp.data(), back.data(), level);
+                    bool same = true;
+                    for (std::size_t e = 0; e < g.size(); ++e)
+                        same = same && back[e] == static_cast<T>(static_cast<std::int32_t>(got[e]) - zp[group[e]]) *
+                                                      static_cast<T>(scale[group[e]]);
+                    check(same, "dequantize_groups", qaffine::to_string(level), g.size(), sh.block);
+                }
+            }
+        }
+        // NaN and Inf are reported, whichever group holds them.
+        for (std::size_t at : {std::size_t{0}, g.size() / 2, g.size() - 1}) {
+            std::vector<T> y = x;
+            std::vector<Q> out(g.size());
+            std::vector<float> scale(g.groups());
+            std::vector<std::int32_t> zp(g.groups());
+            y[at] = std::numeric_limits<T>::quiet_NaN();
+            for (auto level : levels())
+                check(qaffine::quantize_dynamic_groups(y.data(), g, schemes[0], qaffine::rounding::divide, scale.data(),
+                                                       zp.data(), out.data(), level) == qaffine::dynamic_status::nan,
+                      "groups NaN", qaffine::to_string(level), g.size(), at);
+            y[at] = -std::numeric_limits<T>::infinity();
+            for (auto level : levels())
+                check(qaffine::quantize_dynamic_groups(y.data(), g, schemes[0], qaffine::rounding::divide, scale.data(),
+                                                       zp.data(), out.data(), level) == qaffine::dynamic_status::inf,
+                      "groups Inf", qaffine::to_string(level), g.size(), at);
         }
     }
 }
@@ -241,6 +391,13 @@ int main() {
     test_dequantize<std::uint8_t, double>(rng);
     test_dequantize<std::int8_t, float>(rng);
     test_dequantize<std::int8_t, double>(rng);
+    test_vec_kernels<float, std::uint8_t>(rng);
+    test_vec_kernels<float, std::int8_t>(rng);
+    test_vec_kernels<double, std::uint8_t>(rng);
+    test_vec_kernels<double, std::int8_t>(rng);
+    test_groups<float, std::uint8_t>(rng);
+    test_groups<float, std::int8_t>(rng);
+    test_groups<double, std::uint8_t>(rng);
     test_qparams();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;

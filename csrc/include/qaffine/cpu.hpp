@@ -21,7 +21,7 @@
 #define QAFFINE_X86_SIMD 1
 #include <cpuid.h>
 #include <immintrin.h>
-#define QAFFINE_TARGET_AVX2 __attribute__((target("avx2")))
+#define QAFFINE_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define QAFFINE_TARGET_AVX512 __attribute__((target("avx512f")))
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (the `__Y = __Y` idiom of
 // _mm512_undefined_*, GCC bug 105593); the SIMD sections silence that one false positive.
@@ -40,6 +40,7 @@
 namespace qaffine {
 
 /// Instruction-set levels, ordered: a CPU that supports a level supports every lower one.
+/// avx2 means AVX2 + FMA; avx512 means AVX512F.
 enum class simd_level : int { scalar = 0, avx2 = 1, avx512 = 2 };
 
 /// "scalar", "avx2" or "avx512".
@@ -74,9 +75,10 @@ inline simd_level detect_max_level() noexcept {
 #if QAFFINE_X86_SIMD
     unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return simd_level::scalar;
+    const bool fma = (ecx >> 12) & 1u;
     const bool osxsave = (ecx >> 27) & 1u;
     const bool avx = (ecx >> 28) & 1u;
-    if (!osxsave || !avx) return simd_level::scalar;
+    if (!osxsave || !avx || !fma) return simd_level::scalar;
     const unsigned long long xcr0 = read_xcr0();
     // The OS must save XMM (bit 1) and YMM (bit 2) state, or AVX registers are not usable.
     if ((xcr0 & 0x6u) != 0x6u) return simd_level::scalar;

@@ -25,6 +25,13 @@ inline void dequantize(const Q* q, std::size_t n, float scale, std::int32_t zero
     for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<T>(static_cast<std::int32_t>(q[i]) - zero_point) * s;
 }
 
+/// Element i uses (s[i], z[i]).
+template <class Q, class T>
+inline void dequantize_vec(const Q* q, std::size_t n, const float* s, const std::int32_t* z, T* out) noexcept {
+    for (std::size_t i = 0; i < n; ++i)
+        out[i] = static_cast<T>(static_cast<std::int32_t>(q[i]) - z[i]) * static_cast<T>(s[i]);
+}
+
 }  // namespace scalar
 
 #if QAFFINE_X86_SIMD
@@ -68,6 +75,31 @@ QAFFINE_TARGET_AVX2 inline void dequantize(const Q* q, std::size_t n, float scal
         _mm256_storeu_pd(out + i + 4, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(d, 1)), s));
     }
     scalar::dequantize(q + i, n - i, scale, zero_point, out + i);
+}
+
+template <class Q>
+QAFFINE_TARGET_AVX2 inline void dequantize_vec(const Q* q, std::size_t n, const float* s, const std::int32_t* z,
+                                               float* out) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i zi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + i));
+        const __m256 d = _mm256_cvtepi32_ps(_mm256_sub_epi32(widen8(q + i), zi));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(d, _mm256_loadu_ps(s + i)));
+    }
+    scalar::dequantize_vec(q + i, n - i, s + i, z + i, out + i);
+}
+
+template <class Q>
+QAFFINE_TARGET_AVX2 inline void dequantize_vec(const Q* q, std::size_t n, const float* s, const std::int32_t* z,
+                                               double* out) noexcept {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i d = _mm256_sub_epi32(widen8(q + i), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + i)));
+        const __m256d s0 = _mm256_cvtps_pd(_mm_loadu_ps(s + i)), s1 = _mm256_cvtps_pd(_mm_loadu_ps(s + i + 4));
+        _mm256_storeu_pd(out + i, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(d)), s0));
+        _mm256_storeu_pd(out + i + 4, _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(d, 1)), s1));
+    }
+    scalar::dequantize_vec(q + i, n - i, s + i, z + i, out + i);
 }
 
 }  // namespace avx2
@@ -126,6 +158,31 @@ QAFFINE_TARGET_AVX512 inline void dequantize(const Q* q, std::size_t n, float sc
     scalar::dequantize(q + i, n - i, scale, zero_point, out + i);
 }
 
+template <class Q>
+QAFFINE_TARGET_AVX512 inline void dequantize_vec(const Q* q, std::size_t n, const float* s, const std::int32_t* z,
+                                                 float* out) noexcept {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i zi = _mm512_loadu_si512(z + i);
+        const __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(widen16(q + i), zi));
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(d, _mm512_loadu_ps(s + i)));
+    }
+    scalar::dequantize_vec(q + i, n - i, s + i, z + i, out + i);
+}
+
+template <class Q>
+QAFFINE_TARGET_AVX512 inline void dequantize_vec(const Q* q, std::size_t n, const float* s, const std::int32_t* z,
+                                                 double* out) noexcept {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512i d = _mm512_sub_epi32(widen16(q + i), _mm512_loadu_si512(z + i));
+        const __m512d s0 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i)), s1 = _mm512_cvtps_pd(_mm256_loadu_ps(s + i + 8));
+        _mm512_storeu_pd(out + i, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(d)), s0));
+        _mm512_storeu_pd(out + i + 8, _mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(d, 1)), s1));
+    }
+    scalar::dequantize_vec(q + i, n - i, s + i, z + i, out + i);
+}
+
 }  // namespace avx512
 QAFFINE_SIMD_END
 #endif  // QAFFINE_X86_SIMD
@@ -148,6 +205,22 @@ inline void dequantize_unchecked(const Q* q, std::size_t n, const qparams& p, T*
     (void)level;
 #endif
     scalar::dequantize(q, n, p.scale, p.zero_point, out);
+}
+
+/// Dispatching kernel, element i uses (s[i], z[i]); unchecked parameters.
+template <class Q, class T>
+inline void dequantize_vec(const Q* q, std::size_t n, const float* s, const std::int32_t* z, T* out,
+                           simd_level level = active_level()) noexcept {
+#if QAFFINE_X86_SIMD
+    switch (usable_level(level)) {
+        case simd_level::avx512: avx512::dequantize_vec(q, n, s, z, out); return;
+        case simd_level::avx2: avx2::dequantize_vec(q, n, s, z, out); return;
+        case simd_level::scalar: break;
+    }
+#else
+    (void)level;
+#endif
+    scalar::dequantize_vec(q, n, s, z, out);
 }
 
 /// Checks p (std::invalid_argument), then dequantizes.

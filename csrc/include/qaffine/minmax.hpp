@@ -61,6 +61,20 @@ inline minmax_result<T> minmax(const T* x, std::size_t n) noexcept {
     return detail::finish_minmax(lo[0], hi[0], nan);
 }
 
+/// Element-wise accumulation: lo[i] = min(lo[i], x[i]), hi[i] = max(hi[i], x[i]), NaN ignored and reported.
+/// Used when each position of a row belongs to its own group (per-channel along the last axis).
+template <class T>
+inline bool minmax_accumulate(const T* x, std::size_t n, T* lo, T* hi) noexcept {
+    bool nan = false;
+    for (std::size_t i = 0; i < n; ++i) {
+        const T v = x[i];
+        lo[i] = v < lo[i] ? v : lo[i];
+        hi[i] = v > hi[i] ? v : hi[i];
+        nan |= (v != v);
+    }
+    return nan;
+}
+
 }  // namespace scalar
 
 #if QAFFINE_X86_SIMD
@@ -128,6 +142,32 @@ QAFFINE_TARGET_AVX2 inline minmax_result<double> minmax(const double* x, std::si
         hi = h[k] > hi ? h[k] : hi;
     }
     return detail::finish_minmax(lo, hi, tail.has_nan || _mm256_movemask_pd(nan) != 0);
+}
+
+QAFFINE_TARGET_AVX2 inline bool minmax_accumulate(const float* x, std::size_t n, float* lo, float* hi) noexcept {
+    __m256 nan = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(lo + i, _mm256_min_ps(v, _mm256_loadu_ps(lo + i)));
+        _mm256_storeu_ps(hi + i, _mm256_max_ps(v, _mm256_loadu_ps(hi + i)));
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    const bool tail = scalar::minmax_accumulate(x + i, n - i, lo + i, hi + i);
+    return tail || _mm256_movemask_ps(nan) != 0;
+}
+
+QAFFINE_TARGET_AVX2 inline bool minmax_accumulate(const double* x, std::size_t n, double* lo, double* hi) noexcept {
+    __m256d nan = _mm256_setzero_pd();
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256d v = _mm256_loadu_pd(x + i);
+        _mm256_storeu_pd(lo + i, _mm256_min_pd(v, _mm256_loadu_pd(lo + i)));
+        _mm256_storeu_pd(hi + i, _mm256_max_pd(v, _mm256_loadu_pd(hi + i)));
+        nan = _mm256_or_pd(nan, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+    }
+    const bool tail = scalar::minmax_accumulate(x + i, n - i, lo + i, hi + i);
+    return tail || _mm256_movemask_pd(nan) != 0;
 }
 
 }  // namespace avx2
@@ -199,6 +239,32 @@ QAFFINE_TARGET_AVX512 inline minmax_result<double> minmax(const double* x, std::
     return detail::finish_minmax(_mm512_reduce_min_pd(lo0), _mm512_reduce_max_pd(hi0), nan != 0);
 }
 
+QAFFINE_TARGET_AVX512 inline bool minmax_accumulate(const float* x, std::size_t n, float* lo, float* hi) noexcept {
+    __mmask16 nan = 0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        _mm512_storeu_ps(lo + i, _mm512_min_ps(v, _mm512_loadu_ps(lo + i)));
+        _mm512_storeu_ps(hi + i, _mm512_max_ps(v, _mm512_loadu_ps(hi + i)));
+        nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+    }
+    const bool tail = scalar::minmax_accumulate(x + i, n - i, lo + i, hi + i);
+    return tail || nan != 0;
+}
+
+QAFFINE_TARGET_AVX512 inline bool minmax_accumulate(const double* x, std::size_t n, double* lo, double* hi) noexcept {
+    __mmask8 nan = 0;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m512d v = _mm512_loadu_pd(x + i);
+        _mm512_storeu_pd(lo + i, _mm512_min_pd(v, _mm512_loadu_pd(lo + i)));
+        _mm512_storeu_pd(hi + i, _mm512_max_pd(v, _mm512_loadu_pd(hi + i)));
+        nan = static_cast<__mmask8>(nan | _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q));
+    }
+    const bool tail = scalar::minmax_accumulate(x + i, n - i, lo + i, hi + i);
+    return tail || nan != 0;
+}
+
 }  // namespace avx512
 QAFFINE_SIMD_END
 #endif  // QAFFINE_X86_SIMD
@@ -218,6 +284,21 @@ inline minmax_result<T> minmax(const T* x, std::size_t n, simd_level level = act
     (void)level;
 #endif
     return scalar::minmax(x, n);
+}
+
+/// Dispatching element-wise accumulation (see scalar::minmax_accumulate); returns true if x held a NaN.
+template <class T>
+inline bool minmax_accumulate(const T* x, std::size_t n, T* lo, T* hi, simd_level level = active_level()) noexcept {
+#if QAFFINE_X86_SIMD
+    switch (usable_level(level)) {
+        case simd_level::avx512: return avx512::minmax_accumulate(x, n, lo, hi);
+        case simd_level::avx2: return avx2::minmax_accumulate(x, n, lo, hi);
+        case simd_level::scalar: break;
+    }
+#else
+    (void)level;
+#endif
+    return scalar::minmax_accumulate(x, n, lo, hi);
 }
 
 }  // namespace qaffine

@@ -14,6 +14,7 @@
 
 #include "cpu.hpp"
 #include "dequantize.hpp"
+#include "granular.hpp"
 #include "half.hpp"
 #include "minmax.hpp"
 #include "qparams.hpp"

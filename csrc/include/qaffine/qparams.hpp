@@ -1,16 +1,20 @@
 // qaffine/qparams.hpp — quantization parameters (scale, zero point, code range) and how to choose them.
 //
-// choose_qparams<float>(lo, hi) reproduces ONNX DynamicQuantizeLinear bit for bit:
+// choose_qparams(lo, hi[, qmin, qmax]) and choose_qparams<T>(lo, hi, scheme) with the default scheme reproduce
+// ONNX DynamicQuantizeLinear bit for bit (T = float):
 //   lo' = min(0, lo), hi' = max(0, hi)                       (the range always contains 0)
 //   s   = float32(hi' == lo' ? 1 : hi' - lo') / float32(qmax - qmin)     (float32 arithmetic)
 //   z   = round_half_even(clamp(float32(qmin) - lo' / s, qmin, qmax))
+// scheme::symmetric: s = max(|lo|, |hi|) / ((qmax - qmin) / 2) (1 instead of 0 for all zeros), z = the middle
+// code floor((qmin + qmax + 1) / 2) — PyTorch's symmetric observers.
+// scheme::include_zero = false (the notebook's tight range): s = (hi - lo) / (qmax - qmin) (|lo| instead of 0
+// for a constant, 1 for all zeros), z = round_half_even(qmin - lo / s), not clamped; |z| > 2^23 throws.
 // Where ONNX's own answer is not a finite positive scale we define one instead:
 //   * hi' - lo' overflows float32 (e.g. [-3e38, 3e38]): s = float32((double(hi') - double(lo')) / (qmax - qmin));
 //   * the quotient underflows to 0 (a range below 255 * 2^-149): s = 2^-149, the smallest positive float.
-// choose_qparams<double> does the same in double arithmetic and rounds s to float32 at the end; it throws
-// std::domain_error if that scale does not fit in float32.
-// Both throw std::domain_error for a NaN or infinite bound and std::invalid_argument if lo > hi or the code
-// range is empty. Thread safety: pure functions.
+// T = double does every step in double and rounds s to float32 at the end.
+// Throws std::domain_error for a NaN or infinite bound or a scale that does not fit float32, and
+// std::invalid_argument if lo > hi or the scheme is invalid. Thread safety: pure functions.
 #pragma once
 
 #include <cmath>
@@ -18,12 +22,13 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace qaffine {
 
 /// Largest |zero point| accepted: every integer up to 2^24 is exact in float32, so the clamp bounds
-/// qmin - z and qmax - z used by the kernels are exact.
-constexpr std::int32_t max_abs_zero_point = 1 << 24;
+/// qmin - z and qmax - z used by the kernels (|qmin|, |qmax| <= 255) are exact.
+constexpr std::int32_t max_abs_zero_point = 1 << 23;
 
 /// Per-tensor affine parameters: x ≈ scale * (q - zero_point), q in [qmin, qmax].
 struct qparams {
@@ -33,7 +38,7 @@ struct qparams {
     std::int32_t qmax = 255;
 };
 
-/// Throws std::invalid_argument unless scale is finite and > 0, qmin < qmax and |zero_point| <= 2^24.
+/// Throws std::invalid_argument unless scale is finite and > 0, qmin < qmax and |zero_point| <= 2^23.
 inline void validate(const qparams& p) {
     if (!(p.scale > 0.0f) || !std::isfinite(p.scale))
         throw std::invalid_argument("scale must be a finite number > 0, got " + std::to_string(p.scale));
@@ -41,7 +46,7 @@ inline void validate(const qparams& p) {
         throw std::invalid_argument("qmin must be < qmax, got [" + std::to_string(p.qmin) + ", " +
                                     std::to_string(p.qmax) + "]");
     if (p.zero_point > max_abs_zero_point || p.zero_point < -max_abs_zero_point)
-        throw std::invalid_argument("|zero_point| must be <= 2^24, got " + std::to_string(p.zero_point));
+        throw std::invalid_argument("|zero_point| must be <= 2^23, got " + std::to_string(p.zero_point));
 }
 
 namespace detail {
@@ -66,47 +71,93 @@ inline std::int32_t rint_clamped(T v, std::int32_t lo, std::int32_t hi) noexcept
 
 }  // namespace detail
 
-/// float32 semantics (ONNX DynamicQuantizeLinear); see the file comment.
-inline qparams choose_qparams(float lo, float hi, std::int32_t qmin = 0, std::int32_t qmax = 255) {
-    detail::check_bounds(lo, hi, qmin, qmax);
-    const float maxx = hi > 0.0f ? hi : 0.0f;
-    const float minx = lo < 0.0f ? lo : 0.0f;
-    const float levels = static_cast<float>(qmax - qmin);
-    const float range = maxx == minx ? 1.0f : maxx - minx;
-    float s;
-    if (std::isinf(range))
-        s = static_cast<float>((static_cast<double>(maxx) - static_cast<double>(minx)) / static_cast<double>(levels));
-    else
-        s = range / levels;
-    if (s == 0.0f) s = std::numeric_limits<float>::denorm_min();
-    const float initial = static_cast<float>(qmin) - minx / s;
+/// How parameters are chosen from a range (the modes of choose_qparams).
+struct scheme {
+    std::int32_t qmin = 0;
+    std::int32_t qmax = 255;
+    /// Zero point at the middle code, scale = max(|lo|, |hi|) / ((qmax - qmin) / 2) (PyTorch's symmetric
+    /// observers); 0.0 stays exact.
+    bool symmetric = false;
+    /// true (ONNX, PyTorch): the range is widened to contain 0 and the zero point clamped to [qmin, qmax].
+    /// false (the notebook's tight range): [lo, hi] as given; the zero point may lie outside [qmin, qmax].
+    bool include_zero = true;
+};
+
+/// Throws std::invalid_argument for an empty code range or symmetric without include_zero.
+inline void validate(const scheme& sc) {
+    if (sc.qmin >= sc.qmax) throw std::invalid_argument("qmin must be < qmax");
+    if (sc.symmetric && !sc.include_zero)
+        throw std::invalid_argument("a symmetric range always contains 0: symmetric needs include_zero");
+}
+
+namespace detail {
+
+// The scale from range / levels: in T arithmetic (float32 for float input, as ONNX), redone in double when
+// the float32 range overflowed, 2^-149 when it underflowed; std::domain_error if it does not fit float32.
+template <class T>
+inline float scale_from(T range, T levels, double range_exact) {
+    double sd;
+    if (std::is_same<T, float>::value && std::isfinite(range)) {
+        const float s = static_cast<float>(range) / static_cast<float>(levels);
+        if (std::isfinite(s)) return s == 0.0f ? std::numeric_limits<float>::denorm_min() : s;
+        sd = static_cast<double>(s);
+    } else {
+        sd = (std::is_same<T, float>::value ? range_exact : static_cast<double>(range)) / static_cast<double>(levels);
+    }
+    if (!(sd <= static_cast<double>(std::numeric_limits<float>::max())))
+        throw std::domain_error("range too wide: its scale does not fit in float32");
+    const float s = static_cast<float>(sd);
+    return s == 0.0f ? std::numeric_limits<float>::denorm_min() : s;
+}
+
+}  // namespace detail
+
+/// Parameters for values in [lo, hi] under scheme `sc`, in T arithmetic (see the file comment).
+template <class T>
+inline qparams choose_qparams(T lo, T hi, const scheme& sc) {
+    static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "float or double bounds");
+    detail::check_bounds(lo, hi, sc.qmin, sc.qmax);
+    validate(sc);
     qparams p;
-    p.scale = s;
-    p.qmin = qmin;
-    p.qmax = qmax;
-    p.zero_point = detail::rint_clamped(initial, qmin, qmax);
+    p.qmin = sc.qmin;
+    p.qmax = sc.qmax;
+    const T levels = static_cast<T>(sc.qmax - sc.qmin);
+    if (sc.symmetric) {
+        const T amax = -lo > hi ? -lo : hi;
+        const T half = levels / T(2);
+        const T top = amax > T(0) ? amax : T(1);  // all zeros: as if the range were [-1, 1]
+        p.scale = detail::scale_from<T>(top, half, static_cast<double>(top));
+        p.zero_point = static_cast<std::int32_t>(std::floor((static_cast<double>(sc.qmin) + sc.qmax + 1) / 2.0));
+        return p;
+    }
+    if (!sc.include_zero) {
+        const T range = hi == lo ? (lo == T(0) ? T(1) : std::fabs(lo)) : hi - lo;
+        const double exact = hi == lo ? static_cast<double>(range) : static_cast<double>(hi) - static_cast<double>(lo);
+        p.scale = detail::scale_from<T>(range, levels, exact);
+        const T initial = static_cast<T>(sc.qmin) - lo / static_cast<T>(p.scale);
+        if (!(std::fabs(initial) <= static_cast<T>(max_abs_zero_point)))
+            throw std::domain_error("tight range too far from 0 for its width: its zero point exceeds 2^23; "
+                                    "use include_zero");
+        p.zero_point = static_cast<std::int32_t>(std::nearbyint(initial));
+        return p;
+    }
+    const T maxx = hi > T(0) ? hi : T(0);
+    const T minx = lo < T(0) ? lo : T(0);
+    const T range = maxx == minx ? T(1) : maxx - minx;
+    p.scale = detail::scale_from<T>(range, levels, static_cast<double>(maxx) - static_cast<double>(minx));
+    const T initial = static_cast<T>(sc.qmin) - minx / static_cast<T>(p.scale);
+    p.zero_point = detail::rint_clamped(initial, sc.qmin, sc.qmax);
     return p;
 }
 
-/// float64 semantics: every step in double, the scale rounded to float32 once.
+/// ONNX DynamicQuantizeLinear rules for codes in [qmin, qmax] (float32 arithmetic; see the file comment).
+inline qparams choose_qparams(float lo, float hi, std::int32_t qmin = 0, std::int32_t qmax = 255) {
+    return choose_qparams<float>(lo, hi, scheme{qmin, qmax, false, true});
+}
+
+/// The same rules in double arithmetic, the scale rounded to float32 once.
 inline qparams choose_qparams(double lo, double hi, std::int32_t qmin = 0, std::int32_t qmax = 255) {
-    detail::check_bounds(lo, hi, qmin, qmax);
-    const double maxx = hi > 0.0 ? hi : 0.0;
-    const double minx = lo < 0.0 ? lo : 0.0;
-    const double levels = static_cast<double>(qmax - qmin);
-    const double range = maxx == minx ? 1.0 : maxx - minx;
-    const double sd = range / levels;
-    if (!(sd <= static_cast<double>(std::numeric_limits<float>::max())))
-        throw std::domain_error("range too wide: its scale does not fit in float32");
-    float s = static_cast<float>(sd);
-    if (s == 0.0f) s = std::numeric_limits<float>::denorm_min();
-    const double initial = static_cast<double>(qmin) - minx / static_cast<double>(s);
-    qparams p;
-    p.scale = s;
-    p.qmin = qmin;
-    p.qmax = qmax;
-    p.zero_point = detail::rint_clamped(initial, qmin, qmax);
-    return p;
+    return choose_qparams<double>(lo, hi, scheme{qmin, qmax, false, true});
 }
 
 }  // namespace qaffine

@@ -1,12 +1,20 @@
-// qaffine/quantize.hpp — float codes to integer codes: q = clamp(round_half_even(x / s) + z, qmin, qmax).
+// qaffine/quantize.hpp — floats to integer codes: q = clamp(round_half_even(x / s) + z, qmin, qmax).
 //
-// x / s is a true IEEE division (float32 for float input, float64 for double input), as ONNX
-// QuantizeLinear computes it; rounding is half to even (the default floating-point environment).
-// Clamping happens on x / s before the conversion to an integer, so ±Inf and huge values saturate to
-// qmin / qmax and never wrap around. A NaN gives qmin and makes the function return true; callers that
-// must reject NaN check the return value (the Python layer raises). Q is std::uint8_t or std::int8_t and
-// [qmin, qmax] must lie inside Q's range. Every SIMD level writes the same bytes as the scalar loop.
-// The kernels never throw; quantize() validates its qparams first (std::invalid_argument).
+// Three roundings of x / s (template parameter `rounding`):
+//   divide    (default, ONNX QuantizeLinear)     y = x / s, a true IEEE division;
+//   multiply  (PyTorch quantize_per_channel)     y = x * r with r = float32(1 / s);
+//   fused     (PyTorch/FBGEMM quantize_per_tensor) q = round(fma(x, r, z)), the zero point added before rounding.
+// Arithmetic is float32 for float input and float64 for double input; rounding is half to even (the default
+// floating-point environment). The clamp happens on y before the conversion to an integer, so ±Inf and huge
+// values saturate to qmin / qmax and never wrap around. A NaN gives qmin and makes the function return true;
+// callers that must reject NaN check the return value. Q is std::uint8_t or std::int8_t, [qmin, qmax] must lie
+// inside Q's range and |z| <= 2^23 (see validate()).
+//
+// quantize(...)      one (scale, zero point) for the whole run;
+// quantize_vec(...)  element i uses scale[i], zero_point[i] (per-channel along the last axis, per-block along
+//                    a leading axis).
+// The `s` argument of the kernels is the scale for `divide` and the reciprocal r for the other two.
+// Every SIMD level writes the same bytes as the scalar loop. Kernels never throw.
 // Thread safety: pure functions of their arguments; distinct output ranges may be written concurrently.
 #pragma once
 
@@ -22,23 +30,50 @@
 
 namespace qaffine {
 
+/// How x / s is rounded; see the file comment.
+enum class rounding : int { divide = 0, multiply = 1, fused = 2 };
+
+/// The value kernels take as `s`: the scale for rounding::divide, float32(1 / scale) otherwise.
+inline float kernel_scale(float scale, rounding r) noexcept { return r == rounding::divide ? scale : 1.0f / scale; }
+
 namespace scalar {
 
-/// The specification, one element at a time.
-template <class T, class Q>
-inline bool quantize(const T* x, std::size_t n, float scale, std::int32_t zero_point, std::int32_t qmin,
-                     std::int32_t qmax, Q* out) noexcept {
-    const T s = static_cast<T>(scale);
-    const T lo = static_cast<T>(qmin - zero_point);
-    const T hi = static_cast<T>(qmax - zero_point);
+/// One element: the specification every SIMD level reproduces.
+template <rounding R, class T>
+inline std::int32_t quantize_one(T v, T s, std::int32_t z, std::int32_t qmin, std::int32_t qmax) noexcept {
+    if (R == rounding::fused) {
+        T y = std::fma(v, s, static_cast<T>(z));
+        const T lo = static_cast<T>(qmin), hi = static_cast<T>(qmax);
+        y = y > lo ? y : lo;  // NaN -> lo, as the SIMD max(y, lo) does
+        y = y < hi ? y : hi;
+        return static_cast<std::int32_t>(std::nearbyint(y));
+    }
+    T y = R == rounding::divide ? v / s : v * s;
+    const T lo = static_cast<T>(qmin - z), hi = static_cast<T>(qmax - z);
+    y = y > lo ? y : lo;
+    y = y < hi ? y : hi;
+    return static_cast<std::int32_t>(std::nearbyint(y)) + z;
+}
+
+template <rounding R = rounding::divide, class T, class Q>
+inline bool quantize(const T* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin, std::int32_t qmax,
+                     Q* out) noexcept {
+    const T st = static_cast<T>(s);
     bool nan = false;
     for (std::size_t i = 0; i < n; ++i) {
-        const T v = x[i];
-        nan |= (v != v);
-        T y = v / s;
-        y = y > lo ? y : lo;  // NaN -> lo
-        y = y < hi ? y : hi;
-        out[i] = static_cast<Q>(static_cast<std::int32_t>(std::nearbyint(y)) + zero_point);
+        nan |= (x[i] != x[i]);
+        out[i] = static_cast<Q>(quantize_one<R>(x[i], st, z, qmin, qmax));
+    }
+    return nan;
+}
+
+template <rounding R = rounding::divide, class T, class Q>
+inline bool quantize_vec(const T* x, std::size_t n, const float* s, const std::int32_t* z, std::int32_t qmin,
+                         std::int32_t qmax, Q* out) noexcept {
+    bool nan = false;
+    for (std::size_t i = 0; i < n; ++i) {
+        nan |= (x[i] != x[i]);
+        out[i] = static_cast<Q>(quantize_one<R>(x[i], static_cast<T>(s[i]), z[i], qmin, qmax));
     }
     return nan;
 }
@@ -48,6 +83,25 @@ inline bool quantize(const T* x, std::size_t n, float scale, std::int32_t zero_p
 #if QAFFINE_X86_SIMD
 QAFFINE_SIMD_BEGIN
 namespace avx2 {
+
+// y (clamped, not yet rounded) for 8 floats; lo/hi are the clamp bounds for this rounding.
+template <rounding R>
+QAFFINE_TARGET_AVX2 inline __m256 step(__m256 v, __m256 s, __m256 fz, __m256 lo, __m256 hi) noexcept {
+    __m256 y;
+    if (R == rounding::divide) y = _mm256_div_ps(v, s);
+    else if (R == rounding::multiply) y = _mm256_mul_ps(v, s);
+    else y = _mm256_fmadd_ps(v, s, fz);
+    return _mm256_min_ps(_mm256_max_ps(y, lo), hi);  // max(NaN, lo) = lo, as in the scalar loop
+}
+
+template <rounding R>
+QAFFINE_TARGET_AVX2 inline __m256d step(__m256d v, __m256d s, __m256d fz, __m256d lo, __m256d hi) noexcept {
+    __m256d y;
+    if (R == rounding::divide) y = _mm256_div_pd(v, s);
+    else if (R == rounding::multiply) y = _mm256_mul_pd(v, s);
+    else y = _mm256_fmadd_pd(v, s, fz);
+    return _mm256_min_pd(_mm256_max_pd(y, lo), hi);
+}
 
 // Packs four vectors of 8 int32 (each already inside Q's range) into 32 bytes, in order.
 template <class Q>
@@ -60,12 +114,22 @@ QAFFINE_TARGET_AVX2 inline void store32(Q* out, __m256i a, __m256i b, __m256i c,
 }
 
 template <class Q>
-QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float scale, std::int32_t zero_point,
-                                         std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const __m256 s = _mm256_set1_ps(scale);
-    const __m256 lo = _mm256_set1_ps(static_cast<float>(qmin - zero_point));
-    const __m256 hi = _mm256_set1_ps(static_cast<float>(qmax - zero_point));
-    const __m256i z = _mm256_set1_epi32(zero_point);
+QAFFINE_TARGET_AVX2 inline void store16(Q* out, __m128i a, __m128i b, __m128i c, __m128i d) noexcept {
+    const __m128i ab = _mm_packs_epi32(a, b);
+    const __m128i cd = _mm_packs_epi32(c, d);
+    const __m128i bytes = std::is_signed<Q>::value ? _mm_packs_epi16(ab, cd) : _mm_packus_epi16(ab, cd);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+}
+
+template <rounding R, class Q>
+QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
+                                         std::int32_t qmax, Q* out) noexcept {
+    const bool fused = R == rounding::fused;
+    const __m256 sv = _mm256_set1_ps(s);
+    const __m256 fz = _mm256_set1_ps(static_cast<float>(z));
+    const __m256 lo = _mm256_set1_ps(static_cast<float>(fused ? qmin : qmin - z));
+    const __m256 hi = _mm256_set1_ps(static_cast<float>(fused ? qmax : qmax - z));
+    const __m256i zadd = _mm256_set1_epi32(fused ? 0 : z);
     __m256 nan = _mm256_setzero_ps();
     std::size_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -73,23 +137,23 @@ QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float sc
         for (int k = 0; k < 4; ++k) {
             const __m256 v = _mm256_loadu_ps(x + i + 8 * k);
             nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-            __m256 y = _mm256_div_ps(v, s);
-            y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);  // max(NaN, lo) = lo, as in the scalar loop
-            q[k] = _mm256_add_epi32(_mm256_cvtps_epi32(y), z);
+            q[k] = _mm256_add_epi32(_mm256_cvtps_epi32(step<R>(v, sv, fz, lo, hi)), zadd);
         }
         store32(out + i, q[0], q[1], q[2], q[3]);
     }
-    const bool tail_nan = scalar::quantize(x + i, n - i, scale, zero_point, qmin, qmax, out + i);
+    const bool tail_nan = scalar::quantize<R>(x + i, n - i, s, z, qmin, qmax, out + i);
     return tail_nan || _mm256_movemask_ps(nan) != 0;
 }
 
-template <class Q>
-QAFFINE_TARGET_AVX2 inline bool quantize(const double* x, std::size_t n, float scale, std::int32_t zero_point,
-                                         std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const __m256d s = _mm256_set1_pd(static_cast<double>(scale));
-    const __m256d lo = _mm256_set1_pd(static_cast<double>(qmin - zero_point));
-    const __m256d hi = _mm256_set1_pd(static_cast<double>(qmax - zero_point));
-    const __m128i z = _mm_set1_epi32(zero_point);
+template <rounding R, class Q>
+QAFFINE_TARGET_AVX2 inline bool quantize(const double* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
+                                         std::int32_t qmax, Q* out) noexcept {
+    const bool fused = R == rounding::fused;
+    const __m256d sv = _mm256_set1_pd(static_cast<double>(s));
+    const __m256d fz = _mm256_set1_pd(static_cast<double>(z));
+    const __m256d lo = _mm256_set1_pd(static_cast<double>(fused ? qmin : qmin - z));
+    const __m256d hi = _mm256_set1_pd(static_cast<double>(fused ? qmax : qmax - z));
+    const __m128i zadd = _mm_set1_epi32(fused ? 0 : z);
     __m256d nan = _mm256_setzero_pd();
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -97,16 +161,63 @@ QAFFINE_TARGET_AVX2 inline bool quantize(const double* x, std::size_t n, float s
         for (int k = 0; k < 4; ++k) {
             const __m256d v = _mm256_loadu_pd(x + i + 4 * k);
             nan = _mm256_or_pd(nan, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
-            __m256d y = _mm256_div_pd(v, s);
-            y = _mm256_min_pd(_mm256_max_pd(y, lo), hi);
-            q[k] = _mm_add_epi32(_mm256_cvtpd_epi32(y), z);
+            q[k] = _mm_add_epi32(_mm256_cvtpd_epi32(step<R>(v, sv, fz, lo, hi)), zadd);
         }
-        const __m128i ab = _mm_packs_epi32(q[0], q[1]);
-        const __m128i cd = _mm_packs_epi32(q[2], q[3]);
-        const __m128i bytes = std::is_signed<Q>::value ? _mm_packs_epi16(ab, cd) : _mm_packus_epi16(ab, cd);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), bytes);
+        store16(out + i, q[0], q[1], q[2], q[3]);
     }
-    const bool tail_nan = scalar::quantize(x + i, n - i, scale, zero_point, qmin, qmax, out + i);
+    const bool tail_nan = scalar::quantize<R>(x + i, n - i, s, z, qmin, qmax, out + i);
+    return tail_nan || _mm256_movemask_pd(nan) != 0;
+}
+
+template <rounding R, class Q>
+QAFFINE_TARGET_AVX2 inline bool quantize_vec(const float* x, std::size_t n, const float* s, const std::int32_t* z,
+                                             std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
+    const bool fused = R == rounding::fused;
+    const __m256i qlo = _mm256_set1_epi32(qmin), qhi = _mm256_set1_epi32(qmax);
+    __m256 nan = _mm256_setzero_ps();
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i q[4];
+        for (int k = 0; k < 4; ++k) {
+            const std::size_t j = i + 8 * static_cast<std::size_t>(k);
+            const __m256 v = _mm256_loadu_ps(x + j);
+            const __m256i zi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + j));
+            const __m256 lo = _mm256_cvtepi32_ps(fused ? qlo : _mm256_sub_epi32(qlo, zi));
+            const __m256 hi = _mm256_cvtepi32_ps(fused ? qhi : _mm256_sub_epi32(qhi, zi));
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+            const __m256 y = step<R>(v, _mm256_loadu_ps(s + j), _mm256_cvtepi32_ps(zi), lo, hi);
+            q[k] = _mm256_cvtps_epi32(y);
+            if (!fused) q[k] = _mm256_add_epi32(q[k], zi);
+        }
+        store32(out + i, q[0], q[1], q[2], q[3]);
+    }
+    const bool tail_nan = scalar::quantize_vec<R>(x + i, n - i, s + i, z + i, qmin, qmax, out + i);
+    return tail_nan || _mm256_movemask_ps(nan) != 0;
+}
+
+template <rounding R, class Q>
+QAFFINE_TARGET_AVX2 inline bool quantize_vec(const double* x, std::size_t n, const float* s, const std::int32_t* z,
+                                             std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
+    const bool fused = R == rounding::fused;
+    const __m128i qlo = _mm_set1_epi32(qmin), qhi = _mm_set1_epi32(qmax);
+    __m256d nan = _mm256_setzero_pd();
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i q[4];
+        for (int k = 0; k < 4; ++k) {
+            const std::size_t j = i + 4 * static_cast<std::size_t>(k);
+            const __m256d v = _mm256_loadu_pd(x + j);
+            const __m128i zi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(z + j));
+            const __m256d lo = _mm256_cvtepi32_pd(fused ? qlo : _mm_sub_epi32(qlo, zi));
+            const __m256d hi = _mm256_cvtepi32_pd(fused ? qhi : _mm_sub_epi32(qhi, zi));
+            nan = _mm256_or_pd(nan, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+            const __m256d sv = _mm256_cvtps_pd(_mm_loadu_ps(s + j));
+            q[k] = _mm256_cvtpd_epi32(step<R>(v, sv, _mm256_cvtepi32_pd(zi), lo, hi));
+            if (!fused) q[k] = _mm_add_epi32(q[k], zi);
+        }
+        store16(out + i, q[0], q[1], q[2], q[3]);
+    }
+    const bool tail_nan = scalar::quantize_vec<R>(x + i, n - i, s + i, z + i, qmin, qmax, out + i);
     return tail_nan || _mm256_movemask_pd(nan) != 0;
 }
 
@@ -114,101 +225,212 @@ QAFFINE_TARGET_AVX2 inline bool quantize(const double* x, std::size_t n, float s
 
 namespace avx512 {
 
-template <class Q>
-QAFFINE_TARGET_AVX512 inline bool quantize(const float* x, std::size_t n, float scale, std::int32_t zero_point,
+template <rounding R>
+QAFFINE_TARGET_AVX512 inline __m512 step(__m512 v, __m512 s, __m512 fz, __m512 lo, __m512 hi) noexcept {
+    __m512 y;
+    if (R == rounding::divide) y = _mm512_div_ps(v, s);
+    else if (R == rounding::multiply) y = _mm512_mul_ps(v, s);
+    else y = _mm512_fmadd_ps(v, s, fz);
+    return _mm512_min_ps(_mm512_max_ps(y, lo), hi);
+}
+
+template <rounding R>
+QAFFINE_TARGET_AVX512 inline __m512d step(__m512d v, __m512d s, __m512d fz, __m512d lo, __m512d hi) noexcept {
+    __m512d y;
+    if (R == rounding::divide) y = _mm512_div_pd(v, s);
+    else if (R == rounding::multiply) y = _mm512_mul_pd(v, s);
+    else y = _mm512_fmadd_pd(v, s, fz);
+    return _mm512_min_pd(_mm512_max_pd(y, lo), hi);
+}
+
+inline __mmask16 tail_mask16(std::size_t left) noexcept {
+    return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+}
+
+// Values are inside Q's range after the clamp, so the truncating vpmovdb narrows exactly for both uint8
+// and int8.
+template <rounding R, class Q>
+QAFFINE_TARGET_AVX512 inline bool quantize(const float* x, std::size_t n, float s, std::int32_t z,
                                            std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const __m512 s = _mm512_set1_ps(scale);
-    const __m512 lo = _mm512_set1_ps(static_cast<float>(qmin - zero_point));
-    const __m512 hi = _mm512_set1_ps(static_cast<float>(qmax - zero_point));
-    const __m512i z = _mm512_set1_epi32(zero_point);
+    const bool fused = R == rounding::fused;
+    const __m512 sv = _mm512_set1_ps(s);
+    const __m512 fz = _mm512_set1_ps(static_cast<float>(z));
+    const __m512 lo = _mm512_set1_ps(static_cast<float>(fused ? qmin : qmin - z));
+    const __m512 hi = _mm512_set1_ps(static_cast<float>(fused ? qmax : qmax - z));
+    const __m512i zadd = _mm512_set1_epi32(fused ? 0 : z);
     __mmask16 nan = 0;
     std::size_t i = 0;
-    // Values are inside Q's range after the clamp, so the truncating vpmovdb narrows exactly for
-    // both uint8 and int8.
     for (; i + 64 <= n; i += 64) {
         for (int k = 0; k < 4; ++k) {
             const __m512 v = _mm512_loadu_ps(x + i + 16 * k);
             nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
-            __m512 y = _mm512_div_ps(v, s);
-            y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
-            const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(y), z);
+            const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(step<R>(v, sv, fz, lo, hi)), zadd);
             _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + 16 * k), _mm512_cvtepi32_epi8(q));
         }
     }
     for (; i < n; i += 16) {
-        const std::size_t left = n - i;
-        const __mmask16 m = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+        const __mmask16 m = tail_mask16(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         nan = static_cast<__mmask16>(nan | _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q));
-        __m512 y = _mm512_div_ps(v, s);
-        y = _mm512_min_ps(_mm512_max_ps(y, lo), hi);
-        const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(y), z);
+        const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(step<R>(v, sv, fz, lo, hi)), zadd);
         _mm512_mask_cvtepi32_storeu_epi8(out + i, m, q);
     }
     return nan != 0;
 }
 
-template <class Q>
-QAFFINE_TARGET_AVX512 inline bool quantize(const double* x, std::size_t n, float scale, std::int32_t zero_point,
+template <rounding R, class Q>
+QAFFINE_TARGET_AVX512 inline bool quantize(const double* x, std::size_t n, float s, std::int32_t z,
                                            std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const __m512d s = _mm512_set1_pd(static_cast<double>(scale));
-    const __m512d lo = _mm512_set1_pd(static_cast<double>(qmin - zero_point));
-    const __m512d hi = _mm512_set1_pd(static_cast<double>(qmax - zero_point));
-    const __m512i z = _mm512_set1_epi32(zero_point);
+    const bool fused = R == rounding::fused;
+    const __m512d sv = _mm512_set1_pd(static_cast<double>(s));
+    const __m512d fz = _mm512_set1_pd(static_cast<double>(z));
+    const __m512d lo = _mm512_set1_pd(static_cast<double>(fused ? qmin : qmin - z));
+    const __m512d hi = _mm512_set1_pd(static_cast<double>(fused ? qmax : qmax - z));
+    const __m512i zadd = _mm512_set1_epi32(fused ? 0 : z);
     __mmask8 nan = 0;
-    std::size_t i = 0;
-    for (; i < n; i += 16) {
-        const std::size_t left = n - i;
-        const __mmask8 m0 = left >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << left) - 1u);
-        const __mmask8 m1 = left >= 16 ? static_cast<__mmask8>(0xFF)
-                            : left > 8 ? static_cast<__mmask8>((1u << (left - 8)) - 1u)
-                                       : static_cast<__mmask8>(0);
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask16(n - i);
+        const __mmask8 m0 = static_cast<__mmask8>(m & 0xFFu), m1 = static_cast<__mmask8>(m >> 8);
         const __m512d a = _mm512_maskz_loadu_pd(m0, x + i);
         const __m512d b = _mm512_maskz_loadu_pd(m1, x + i + 8);
         nan = static_cast<__mmask8>(nan | _mm512_mask_cmp_pd_mask(m0, a, a, _CMP_UNORD_Q) |
                                     _mm512_mask_cmp_pd_mask(m1, b, b, _CMP_UNORD_Q));
-        const __m512d ya = _mm512_min_pd(_mm512_max_pd(_mm512_div_pd(a, s), lo), hi);
-        const __m512d yb = _mm512_min_pd(_mm512_max_pd(_mm512_div_pd(b, s), lo), hi);
-        const __m512i q = _mm512_add_epi32(
-            _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtpd_epi32(ya)), _mm512_cvtpd_epi32(yb), 1), z);
-        const __mmask16 m = static_cast<__mmask16>(m0 | (static_cast<unsigned>(m1) << 8));
+        const __m256i qa = _mm512_cvtpd_epi32(step<R>(a, sv, fz, lo, hi));
+        const __m256i qb = _mm512_cvtpd_epi32(step<R>(b, sv, fz, lo, hi));
+        const __m512i q = _mm512_add_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1), zadd);
         _mm512_mask_cvtepi32_storeu_epi8(out + i, m, q);
     }
     return nan != 0;
+}
+
+template <rounding R, class Q>
+QAFFINE_TARGET_AVX512 inline bool quantize_vec(const float* x, std::size_t n, const float* s, const std::int32_t* z,
+                                               std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
+    const bool fused = R == rounding::fused;
+    const __m512i qlo = _mm512_set1_epi32(qmin), qhi = _mm512_set1_epi32(qmax);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __mmask16 nan = 0;
+    for (std::size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask16(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __m512 sv = _mm512_mask_loadu_ps(one, m, s + i);  // scale 1 in unused lanes
+        const __m512i zi = _mm512_maskz_loadu_epi32(m, z + i);
+        const __m512 lo = _mm512_cvtepi32_ps(fused ? qlo : _mm512_sub_epi32(qlo, zi));
+        const __m512 hi = _mm512_cvtepi32_ps(fused ? qhi : _mm512_sub_epi32(qhi, zi));
+        nan = static_cast<__mmask16>(nan | _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q));
+        __m512i q = _mm512_cvtps_epi32(step<R>(v, sv, _mm512_cvtepi32_ps(zi), lo, hi));
+        if (!fused) q = _mm512_add_epi32(q, zi);
+        _mm512_mask_cvtepi32_storeu_epi8(out + i, m, q);
+    }
+    return nan != 0;
+}
+
+template <rounding R, class Q>
+QAFFINE_TARGET_AVX512 inline bool quantize_vec(const double* x, std::size_t n, const float* s,
+                                               const std::int32_t* z, std::int32_t qmin, std::int32_t qmax,
+                                               Q* out) noexcept {
+    const bool fused = R == rounding::fused;
+    const __m256i qlo = _mm256_set1_epi32(qmin), qhi = _mm256_set1_epi32(qmax);
+    __mmask8 nan = 0;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m512d v = _mm512_loadu_pd(x + i);
+        const __m256i zi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + i));
+        const __m512d lo = _mm512_cvtepi32_pd(fused ? qlo : _mm256_sub_epi32(qlo, zi));
+        const __m512d hi = _mm512_cvtepi32_pd(fused ? qhi : _mm256_sub_epi32(qhi, zi));
+        const __m512d sv = _mm512_cvtps_pd(_mm256_loadu_ps(s + i));
+        nan = static_cast<__mmask8>(nan | _mm512_cmp_pd_mask(v, v, _CMP_UNORD_Q));
+        __m256i q = _mm512_cvtpd_epi32(step<R>(v, sv, _mm512_cvtepi32_pd(zi), lo, hi));
+        if (!fused) q = _mm256_add_epi32(q, zi);
+        alignas(32) std::int32_t tmp[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), q);
+        for (int k = 0; k < 8; ++k) out[i + static_cast<std::size_t>(k)] = static_cast<Q>(tmp[k]);
+    }
+    const bool tail_nan = scalar::quantize_vec<R>(x + i, n - i, s + i, z + i, qmin, qmax, out + i);
+    return tail_nan || nan != 0;
 }
 
 }  // namespace avx512
 QAFFINE_SIMD_END
 #endif  // QAFFINE_X86_SIMD
 
-/// Dispatching kernel with unchecked parameters (see validate()); returns true if x held a NaN.
-template <class T, class Q>
-inline bool quantize_unchecked(const T* x, std::size_t n, const qparams& p, Q* out,
-                               simd_level level = active_level()) noexcept {
+/// Dispatching kernel, one (s, z) for the run; unchecked parameters (see validate()). `s` is
+/// kernel_scale(scale, R). Returns true if x held a NaN.
+template <rounding R = rounding::divide, class T, class Q>
+inline bool quantize_run(const T* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin, std::int32_t qmax,
+                         Q* out, simd_level level = active_level()) noexcept {
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                   "qaffine::quantize takes float or double input");
     static_assert(std::is_same<Q, std::uint8_t>::value || std::is_same<Q, std::int8_t>::value,
                   "qaffine::quantize writes std::uint8_t or std::int8_t codes");
 #if QAFFINE_X86_SIMD
     switch (usable_level(level)) {
-        case simd_level::avx512: return avx512::quantize(x, n, p.scale, p.zero_point, p.qmin, p.qmax, out);
-        case simd_level::avx2: return avx2::quantize(x, n, p.scale, p.zero_point, p.qmin, p.qmax, out);
+        case simd_level::avx512: return avx512::quantize<R>(x, n, s, z, qmin, qmax, out);
+        case simd_level::avx2: return avx2::quantize<R>(x, n, s, z, qmin, qmax, out);
         case simd_level::scalar: break;
     }
 #else
     (void)level;
 #endif
-    return scalar::quantize(x, n, p.scale, p.zero_point, p.qmin, p.qmax, out);
+    return scalar::quantize<R>(x, n, s, z, qmin, qmax, out);
 }
 
-/// Checks p (std::invalid_argument if it is unusable or [qmin, qmax] does not fit Q), then quantizes.
-/// Returns true if x held a NaN (its code is qmin).
+/// Dispatching kernel, element i uses (s[i], z[i]); unchecked parameters. Returns true if x held a NaN.
+template <rounding R = rounding::divide, class T, class Q>
+inline bool quantize_vec(const T* x, std::size_t n, const float* s, const std::int32_t* z, std::int32_t qmin,
+                         std::int32_t qmax, Q* out, simd_level level = active_level()) noexcept {
+#if QAFFINE_X86_SIMD
+    switch (usable_level(level)) {
+        case simd_level::avx512: return avx512::quantize_vec<R>(x, n, s, z, qmin, qmax, out);
+        case simd_level::avx2: return avx2::quantize_vec<R>(x, n, s, z, qmin, qmax, out);
+        case simd_level::scalar: break;
+    }
+#else
+    (void)level;
+#endif
+    return scalar::quantize_vec<R>(x, n, s, z, qmin, qmax, out);
+}
+
+/// Runtime choice of rounding for quantize_run.
 template <class T, class Q>
-inline bool quantize(const T* x, std::size_t n, const qparams& p, Q* out, simd_level level = active_level()) {
+inline bool quantize_run(rounding r, const T* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
+                         std::int32_t qmax, Q* out, simd_level level = active_level()) noexcept {
+    switch (r) {
+        case rounding::multiply: return quantize_run<rounding::multiply>(x, n, s, z, qmin, qmax, out, level);
+        case rounding::fused: return quantize_run<rounding::fused>(x, n, s, z, qmin, qmax, out, level);
+        case rounding::divide: break;
+    }
+    return quantize_run<rounding::divide>(x, n, s, z, qmin, qmax, out, level);
+}
+
+/// Runtime choice of rounding for quantize_vec.
+template <class T, class Q>
+inline bool quantize_vec(rounding r, const T* x, std::size_t n, const float* s, const std::int32_t* z,
+                         std::int32_t qmin, std::int32_t qmax, Q* out, simd_level level = active_level()) noexcept {
+    switch (r) {
+        case rounding::multiply: return quantize_vec<rounding::multiply>(x, n, s, z, qmin, qmax, out, level);
+        case rounding::fused: return quantize_vec<rounding::fused>(x, n, s, z, qmin, qmax, out, level);
+        case rounding::divide: break;
+    }
+    return quantize_vec<rounding::divide>(x, n, s, z, qmin, qmax, out, level);
+}
+
+/// Dispatching kernel with unchecked parameters and ONNX rounding (true division).
+template <class T, class Q>
+inline bool quantize_unchecked(const T* x, std::size_t n, const qparams& p, Q* out,
+                               simd_level level = active_level()) noexcept {
+    return quantize_run<rounding::divide>(x, n, p.scale, p.zero_point, p.qmin, p.qmax, out, level);
+}
+
+/// Checks p (std::invalid_argument if it is unusable or [qmin, qmax] does not fit Q), then quantizes with
+/// rounding `r` (default: true division, as ONNX). Returns true if x held a NaN (its code is qmin).
+template <class T, class Q>
+inline bool quantize(const T* x, std::size_t n, const qparams& p, Q* out, simd_level level = active_level(),
+                     rounding r = rounding::divide) {
     validate(p);
     if (p.qmin < std::numeric_limits<Q>::min() || p.qmax > std::numeric_limits<Q>::max())
         throw std::invalid_argument("[qmin, qmax] does not fit the code type");
-    return quantize_unchecked(x, n, p, out, level);
+    return quantize_run(r, x, n, kernel_scale(p.scale, r), p.zero_point, p.qmin, p.qmax, out, level);
 }
 
 }  // namespace qaffine
