@@ -17,6 +17,7 @@ import warnings
 from . import _core
 from ._api import QuantizedArray, choose_qparams, dequantize, minmax, quantize, simd_level
 from ._params import QParams
+from ._paths import get_cmake_dir, get_include
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,8 @@ __all__ = [
     "__version__",
     "choose_qparams",
     "dequantize",
+    "get_cmake_dir",
+    "get_include",
     "minmax",
     "quantize",
     "simd_level",

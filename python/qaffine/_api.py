@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, Union
+from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
-from . import _core
-from ._params import QParams
+from . import _core, _packing
+from ._params import QParams, code_range
 
 __all__ = [
     "QuantizedArray",
@@ -20,6 +20,9 @@ __all__ = [
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+_COMPAT = ("onnx", "torch")
+# Kernel roundings (csrc/include/qaffine/quantize.hpp): x / s, x * (1/s), fma(x, 1/s, z).
+_DIVIDE, _MULTIPLY, _FUSED = 0, 1, 2
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -57,19 +60,6 @@ def _inf_error(a: np.ndarray, name: str = "x") -> ValueError:
     )
 
 
-def _codes_out(out: Any, a: np.ndarray) -> np.ndarray:
-    if out is None:
-        return np.empty(a.shape, dtype=np.uint8)
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray of uint8, got {type(out).__name__}")
-    if out.dtype != np.uint8:
-        raise TypeError(f"out must have dtype uint8, got {out.dtype}")
-    _check_out_layout(out, a.shape)
-    if np.may_share_memory(out, a):
-        raise ValueError("out overlaps x; pass a separate buffer")
-    return out
-
-
 def _check_out_layout(out: np.ndarray, shape: Tuple[int, ...]) -> None:
     if out.shape != shape:
         raise ValueError(f"out has shape {out.shape}, expected {shape}")
@@ -81,22 +71,161 @@ def _check_out_layout(out: np.ndarray, shape: Tuple[int, ...]) -> None:
         raise ValueError("out must be aligned")
 
 
-def _in_double(v: Any) -> bool:
-    return np.asarray(v).dtype == np.float64 and not isinstance(v, float)
+def _codes_out(out: Any, a: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    if out is None:
+        return np.empty(a.shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray of {dtype}, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
+    _check_out_layout(out, a.shape)
+    if np.may_share_memory(out, a):
+        raise ValueError("out overlaps x; pass a separate buffer")
+    return out
 
 
-def _as_bound(v: Any, name: str) -> float:
+def _is_double(v: Any) -> bool:
+    """float64 arithmetic for np.float64 scalars and arrays; Python floats follow float32 (ONNX) rules."""
+    return type(v) is not float and np.asarray(v).dtype == np.float64  # np.float64 subclasses float
+
+
+def _as_bounds(v: Any, name: str) -> np.ndarray:
     if isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+        raise TypeError(f"{name} must be a real number or an array of them, got {type(v).__name__}")
     arr = np.asarray(v)
-    if arr.ndim != 0 or arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must be a real scalar, got dtype {arr.dtype} and shape {arr.shape}")
-    value = float(arr)
-    if np.isnan(value):
-        raise ValueError(f"{name} is NaN")
-    if np.isinf(value):
-        raise ValueError(f"{name} is infinite; a quantization range must be finite")
-    return value
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} is NaN{_where(np.isnan(arr))}")
+    if np.isinf(arr).any():
+        raise ValueError(f"{name} is infinite{_where(np.isinf(arr))}; a quantization range must be finite")
+    return arr
+
+
+def _int_option(value: Any, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def _bool_option(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _norm_axis(axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for an array with {ndim} dimension(s)")
+    return axis % ndim
+
+
+class _Mode(NamedTuple):
+    axis: Optional[int]  # normalized
+    block_size: Optional[int]
+    bits: int
+    signed: bool
+    symmetric: bool
+    include_zero: bool
+    qmin: int
+    qmax: int
+
+
+def _mode(
+    ndim: int,
+    params: Optional[QParams],
+    axis: Optional[int],
+    block_size: Optional[int],
+    bits: Optional[int],
+    signed: Optional[bool],
+    symmetric: Optional[bool],
+    include_zero: Optional[bool],
+) -> _Mode:
+    """The quantization mode from the keywords, or from params (keywords given too must agree)."""
+    if axis is not None:
+        axis = _norm_axis(_int_option(axis, "axis"), ndim)
+    if block_size is not None:
+        block_size = _int_option(block_size, "block_size")
+        if block_size < 1:
+            raise ValueError(f"block_size must be >= 1, got {block_size}")
+        if axis is None and params is None:
+            if ndim == 0:
+                raise ValueError("block_size needs an array with at least one dimension")
+            axis = ndim - 1
+    if bits is not None:
+        bits = _int_option(bits, "bits")
+        if not 1 <= bits <= 8:
+            raise ValueError(f"bits must be between 1 and 8, got {bits}")
+    for value, name in ((signed, "signed"), (symmetric, "symmetric"), (include_zero, "include_zero")):
+        if value is not None:
+            _bool_option(value, name)
+    if params is not None:
+        p_axis = None if params.axis is None else _norm_axis(params.axis, ndim)
+        given = {"axis": axis, "block_size": block_size, "bits": bits, "signed": signed, "symmetric": symmetric,
+                 "include_zero": include_zero}
+        held = {"axis": p_axis, "block_size": params.block_size, "bits": params.bits, "signed": params.signed,
+                "symmetric": params.symmetric, "include_zero": params.include_zero}
+        for key, value in given.items():
+            if value is not None and value != held[key]:
+                if key == "axis" and block_size is not None and params.block_size is not None and value == p_axis:
+                    continue
+                raise ValueError(f"{key}={value!r} disagrees with params.{key}={held[key]!r}; pass one or the other")
+        return _Mode(p_axis, params.block_size, params.bits, params.signed, params.symmetric,
+                     params.include_zero, params.qmin, params.qmax)
+    bits = 8 if bits is None else bits
+    signed = bool(signed) if signed is not None else False
+    symmetric = bool(symmetric) if symmetric is not None else False
+    include_zero = bool(include_zero) if include_zero is not None else True
+    if symmetric and not include_zero:
+        raise ValueError("symmetric=True always includes 0 in the range; it cannot be used with include_zero=False")
+    qmin, qmax = code_range(bits, signed)
+    return _Mode(axis, block_size, bits, signed, symmetric, include_zero, qmin, qmax)
+
+
+class _Layout(NamedTuple):
+    outer: int
+    channels: int
+    inner: int
+    block: int  # 0 = per channel
+    params_shape: Tuple[int, ...]
+
+
+def _layout(shape: Tuple[int, ...], axis: int, block_size: Optional[int]) -> _Layout:
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    channels = shape[axis]
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    if block_size is None:
+        return _Layout(outer, channels, inner, 0, (channels,))
+    nb = -(-channels // block_size)
+    return _Layout(outer, channels, inner, block_size, shape[:axis] + (nb,) + shape[axis + 1:])
+
+
+def _kernel_input(a: np.ndarray) -> np.ndarray:
+    """C-contiguous float32/float64 for the per-channel/per-block kernels (float16 widened exactly)."""
+    if a.dtype == np.float16:
+        return a.astype(np.float32)
+    return np.ascontiguousarray(a)
+
+
+def _rounding(compat: Any, per_tensor: bool) -> int:
+    if compat not in _COMPAT:
+        raise ValueError(f"compat must be 'onnx' or 'torch', got {compat!r}")
+    if compat == "onnx":
+        return _DIVIDE
+    # torch.quantize_per_tensor (FBGEMM) rounds fma(x, 1/s, z); quantize_per_channel rounds x * (1/s), then adds z.
+    return _FUSED if per_tensor else _MULTIPLY
+
+
+def _params_of(mode: _Mode, scale: Any, zero_point: Any) -> QParams:
+    return QParams(scale, zero_point, mode.qmin, mode.qmax, axis=mode.axis, block_size=mode.block_size,
+                   bits=mode.bits, signed=mode.signed, symmetric=mode.symmetric, include_zero=mode.include_zero)
+
+
+def _check_params_shape(p: QParams, expected: Tuple[int, ...]) -> None:
+    shape = np.shape(p.scale)
+    if shape != expected:
+        raise ValueError(f"params hold scales of shape {shape}, but this array needs {expected}")
 
 
 # ------------------------------------------------------------------------------------------------ API
@@ -113,48 +242,96 @@ def simd_level() -> str:
     return str(_core.simd_level())
 
 
-def minmax(x: npt.ArrayLike) -> Tuple[np.floating[Any], np.floating[Any]]:
-    """Smallest and largest value of ``x``, in one pass, as scalars of ``x``'s dtype.
+def minmax(
+    x: npt.ArrayLike, *, axis: Optional[int] = None, block_size: Optional[int] = None
+) -> Tuple[Any, Any]:
+    """Smallest and largest value of ``x``, in one pass, in ``x``'s dtype.
 
+    Per tensor (default) two scalars; with ``axis`` one pair per index along that axis, with
+    ``block_size`` one pair per block (arrays shaped like the parameters of :func:`quantize`).
     Raises ``ValueError`` if ``x`` is empty or contains NaN (the message names an index);
     infinities are ordinary values. A zero result is ``+0.0``.
 
     >>> import numpy as np, qaffine as qa
     >>> qa.minmax(np.float32([0.5, -2.0, 3.25]))
     (np.float32(-2.0), np.float32(3.25))
+    >>> qa.minmax(np.float32([[1, 5], [-3, 2]]), axis=0)   # one pair per row
+    (array([ 1., -3.], dtype=float32), array([5., 2.], dtype=float32))
     """
     a = _as_float_array(x)
     if a.size == 0:
         raise ValueError("minmax of an empty array is undefined")
-    lo, hi, has_nan = _core.minmax(a)
+    mode = _mode(a.ndim, None, axis, block_size, None, None, None, None)
+    if mode.axis is None:
+        lo, hi, has_nan = _core.minmax(a)
+        if has_nan:
+            raise _nan_error(a)
+        t = a.dtype.type
+        return t(lo), t(hi)
+    lay = _layout(a.shape, mode.axis, mode.block_size)
+    lo_g, hi_g, has_nan = _core.minmax_groups(_kernel_input(a), lay.outer, lay.channels, lay.inner, lay.block)
     if has_nan:
         raise _nan_error(a)
-    t = a.dtype.type
-    return t(lo), t(hi)
+    return lo_g.astype(a.dtype).reshape(lay.params_shape), hi_g.astype(a.dtype).reshape(lay.params_shape)
 
 
-def choose_qparams(lo: Any, hi: Any) -> QParams:
-    """Scale and zero point for values in ``[lo, hi]``, ONNX ``DynamicQuantizeLinear`` rules.
+def choose_qparams(
+    lo: Any,
+    hi: Any,
+    *,
+    axis: Optional[int] = None,
+    block_size: Optional[int] = None,
+    bits: int = 8,
+    signed: bool = False,
+    symmetric: bool = False,
+    include_zero: bool = True,
+) -> QParams:
+    """Scale and zero point for values in ``[lo, hi]`` — by default the ONNX ``DynamicQuantizeLinear`` rules.
 
-    The range is widened to contain 0; ``scale = (hi - lo) / 255`` and
-    ``zero_point = round_half_even(clamp(-lo / scale, 0, 255))``. The arithmetic is float32 (bit-exact
-    with ONNX) unless ``lo`` or ``hi`` is a ``np.float64``, then float64; the scale is float32 either way.
-    ``lo == hi == 0`` gives ``scale = 1/255, zero_point = 0`` as ONNX does.
+    The range is widened to contain 0; ``scale = (hi - lo) / (qmax - qmin)`` and
+    ``zero_point = round_half_even(clamp(qmin - lo / scale, qmin, qmax))``. ``symmetric=True``: zero point
+    at the middle code, ``scale = max(|lo|, |hi|) / ((qmax - qmin) / 2)``. ``include_zero=False``: the
+    tight range ``[lo, hi]``, ``zero_point = round_half_even(qmin - lo / scale)`` unclamped.
+    ``bits``/``signed`` set the code range. Arithmetic is float32 (bit-exact with ONNX) unless ``lo`` or
+    ``hi`` is ``np.float64`` data; the scale is float32 either way. ``lo == hi == 0`` gives
+    ``scale = 1/255, zero_point = 0`` as ONNX does. Arrays of bounds (from ``qa.minmax(x, axis=...)``)
+    give per-channel (``axis``) or per-block (``block_size``) parameters.
 
     >>> import numpy as np, qaffine as qa
     >>> qa.choose_qparams(np.float32(-1.0), np.float32(1.0))
     QParams(scale=0.007843137718737125, zero_point=127, qmin=0, qmax=255)
+    >>> qa.choose_qparams(np.float32(-1.0), np.float32(1.0), bits=4, signed=True, symmetric=True)
+    QParams(scale=0.13333334028720856, zero_point=0, bits=4, signed=True, symmetric=True, qmin=-8, qmax=7)
     """
-    lo_f, hi_f = _as_bound(lo, "lo"), _as_bound(hi, "hi")
-    if lo_f > hi_f:
-        raise ValueError(f"lo must be <= hi, got lo={lo_f!r} > hi={hi_f!r}")
-    in_double = _in_double(lo) or _in_double(hi)
-    scale, zero_point = _core.choose_qparams(lo_f, hi_f, 0, 255, in_double)
-    return QParams(np.float32(scale), int(zero_point))
+    lo_a, hi_a = _as_bounds(lo, "lo"), _as_bounds(hi, "hi")
+    if lo_a.shape != hi_a.shape:
+        raise ValueError(f"lo and hi have different shapes {lo_a.shape} and {hi_a.shape}")
+    if (lo_a > hi_a).any():
+        bad = lo_a > hi_a
+        raise ValueError(f"lo must be <= hi{_where(bad)}, got lo={lo_a[bad].flat[0]!r} > hi={hi_a[bad].flat[0]!r}")
+    per_tensor = axis is None and block_size is None
+    if per_tensor and lo_a.ndim != 0:
+        raise ValueError("arrays of bounds need axis= (per channel) or block_size= (per block)")
+    if not per_tensor and lo_a.ndim == 0:
+        raise ValueError("axis= and block_size= need arrays of bounds, e.g. from qa.minmax(x, axis=...)")
+    mode = _mode(max(lo_a.ndim, 1), None, axis, block_size, bits, signed, symmetric, include_zero)
+    if mode.axis is not None and mode.block_size is None and lo_a.ndim != 1:
+        raise ValueError(f"per-channel bounds must be 1-D, got shape {lo_a.shape}")
+    in_double = _is_double(lo) or _is_double(hi)
+    if per_tensor:
+        scale, zero_point = _core.choose_qparams(float(lo_a), float(hi_a), mode.qmin, mode.qmax, mode.symmetric,
+                                                 mode.include_zero, in_double)
+        return _params_of(mode, np.float32(scale), int(zero_point))
+    scale_a, zp_a = _core.choose_qparams_array(lo_a.reshape(-1), hi_a.reshape(-1), mode.qmin, mode.qmax,
+                                               mode.symmetric, mode.include_zero, in_double)
+    return _params_of(mode, scale_a.reshape(lo_a.shape), zp_a.reshape(lo_a.shape))
 
 
 class QuantizedArray:
-    """uint8 codes plus the :class:`QParams` that map them back to floats.
+    """Integer codes plus the :class:`QParams` that map them back to floats.
+
+    ``values`` holds the codes (``uint8``, or ``int8`` if signed) in the input's shape, or, with
+    ``packed=True``, the packed bytes (1-D ``uint8``) while ``shape`` keeps the logical shape.
 
     >>> import numpy as np, qaffine as qa
     >>> q = qa.quantize(np.float32([0.0, 1.0, 2.0]))
@@ -164,19 +341,43 @@ class QuantizedArray:
     array([0.       , 0.9960785, 2.       ], dtype=float32)
     """
 
-    __slots__ = ("_params", "_values")
+    __slots__ = ("_packed", "_params", "_shape", "_values")
 
-    def __init__(self, values: np.ndarray, params: QParams) -> None:
-        if not isinstance(values, np.ndarray) or values.dtype != np.uint8:
-            raise TypeError("values must be a numpy.ndarray of uint8")
+    def __init__(
+        self,
+        values: np.ndarray,
+        params: QParams,
+        *,
+        shape: Optional[Tuple[int, ...]] = None,
+        packed: bool = False,
+    ) -> None:
         if not isinstance(params, QParams):
             raise TypeError("params must be a qaffine.QParams")
+        if not isinstance(values, np.ndarray):
+            raise TypeError("values must be a numpy.ndarray")
+        if packed:
+            _packing.container_bits(params.bits)
+            if values.dtype != np.uint8 or values.ndim != 1:
+                raise TypeError("packed values must be a 1-D uint8 array")
+            if shape is None:
+                raise ValueError("packed values need the logical shape")
+            shape = tuple(int(d) for d in shape)
+            if values.size != _packing.packed_size(int(np.prod(shape, dtype=np.int64)), params.bits):
+                raise ValueError(f"{values.size} packed bytes do not hold {shape} {params.bits}-bit codes")
+        else:
+            if values.dtype != params.dtype:
+                raise TypeError(f"values must have dtype {params.dtype} for these params, got {values.dtype}")
+            if shape is not None and tuple(shape) != values.shape:
+                raise ValueError(f"shape {tuple(shape)} does not match values of shape {values.shape}")
+            shape = values.shape
         self._values = values
         self._params = params
+        self._shape = shape
+        self._packed = bool(packed)
 
     @property
     def values(self) -> np.ndarray:
-        """The codes, ``uint8``, same shape as the input."""
+        """The codes in the input's shape, or the packed bytes if ``packed``."""
         return self._values
 
     @property
@@ -185,71 +386,149 @@ class QuantizedArray:
         return self._params
 
     @property
-    def scale(self) -> np.float32:
-        """``params.scale`` (``np.float32``)."""
+    def scale(self) -> Any:
+        """``params.scale``: ``np.float32``, or a ``float32`` array per channel/block."""
         return self._params.scale
 
     @property
-    def zero_point(self) -> int:
-        """``params.zero_point``."""
+    def zero_point(self) -> Any:
+        """``params.zero_point``: ``int``, or an ``int32`` array per channel/block."""
         return self._params.zero_point
 
     @property
     def shape(self) -> Tuple[int, ...]:
-        return tuple(self._values.shape)
+        """The logical shape (the input's)."""
+        return tuple(self._shape)
+
+    @property
+    def packed(self) -> bool:
+        return self._packed
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of code storage."""
+        return int(self._values.nbytes)
+
+    def codes(self) -> np.ndarray:
+        """The codes in the logical shape (unpacked if needed)."""
+        if not self._packed:
+            return self._values
+        return _packing.unpack(self._values, self._params.bits, self._params.signed, self.shape)
 
     def dequantize(self, dtype: npt.DTypeLike = None, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """``scale * (values - zero_point)``; see :func:`qaffine.dequantize`."""
+        """``scale * (codes - zero_point)``; see :func:`qaffine.dequantize`."""
         return dequantize(self, dtype=dtype, out=out)
 
     def __repr__(self) -> str:
-        return f"QuantizedArray(shape={self.shape}, scale={float(self.scale)!r}, zero_point={self.zero_point})"
+        p = self._params
+        if isinstance(p.scale, np.ndarray):
+            params = f"scale=<{p.scale.shape}>, zero_point=<{p.scale.shape}>"
+        else:
+            params = f"scale={float(p.scale)!r}, zero_point={p.zero_point}"
+        extra = [f"{k}={v!r}" for k, v in (("axis", p.axis), ("block_size", p.block_size)) if v is not None]
+        if p.bits != 8:
+            extra.append(f"bits={p.bits}")
+        if p.signed:
+            extra.append("signed=True")
+        if self._packed:
+            extra.append("packed=True")
+        return f"QuantizedArray(shape={self.shape}, {', '.join([params] + extra)})"
 
 
 def quantize(
     x: npt.ArrayLike,
     params: Optional[QParams] = None,
     *,
+    axis: Optional[int] = None,
+    block_size: Optional[int] = None,
+    bits: Optional[int] = None,
+    signed: Optional[bool] = None,
+    symmetric: Optional[bool] = None,
+    include_zero: Optional[bool] = None,
+    compat: str = "onnx",
+    packed: bool = False,
     out: Optional[np.ndarray] = None,
 ) -> QuantizedArray:
-    """Quantize float data to uint8 codes: ``q = clamp(round_half_even(x / scale) + zero_point, 0, 255)``.
+    """Quantize float data to integer codes: ``q = clamp(round_half_even(x / scale) + zero_point, qmin, qmax)``.
 
     Without ``params`` (dynamic): the range, scale, zero point and codes are those of ONNX
     ``DynamicQuantizeLinear``, bit for bit; NaN, infinities and empty input raise ``ValueError``.
     With ``params`` (static): codes as ONNX ``QuantizeLinear``; infinities and huge values saturate to
-    0 / 255; NaN raises ``ValueError``; empty input gives empty codes.
+    qmin / qmax; NaN raises ``ValueError``; empty input gives empty codes. Mode keywords given with
+    ``params`` must agree with it.
+
+    Modes (keyword-only): ``axis=k`` one (scale, zero point) per index along axis k; ``block_size=B`` one
+    per B consecutive values along ``axis`` (default the last); ``bits=1..8``; ``signed=True`` for int8
+    codes; ``symmetric=True``; ``include_zero=False`` for the tight range; ``compat='torch'`` rounds as
+    PyTorch does (multiplying by the float32 reciprocal of the scale); ``packed=True`` (bits <= 4) packs
+    the codes, lowest bits first.
 
     ``x`` is anything ``np.asarray`` accepts holding float16, float32 or float64 (any layout);
-    float64 is computed in float64. ``out``, if given, must be a writeable, C-contiguous uint8 array
-    of ``x``'s shape that does not overlap ``x``; the result's ``values`` is then ``out``.
+    float64 is computed in float64. ``out``, if given, must be a writeable, C-contiguous array of the code
+    dtype and ``x``'s shape that does not overlap ``x``; the result's ``values`` is then ``out``.
 
     >>> import numpy as np, qaffine as qa
     >>> q = qa.quantize(np.float32([0.283, 3.34]))
     >>> q.values, q.scale, q.zero_point
     (array([ 22, 255], dtype=uint8), np.float32(0.013098039), 0)
+    >>> w = np.float32([[0.1, -0.2, 0.3], [1.0, 2.0, -4.0]])
+    >>> qa.quantize(w, axis=0, bits=4, signed=True, symmetric=True).values
+    array([[ 2, -5,  7],
+           [ 2,  4, -7]], dtype=int8)
     """
     a = _as_float_array(x)
     if params is not None and not isinstance(params, QParams):
         raise TypeError(
             f"params must be a qaffine.QParams (e.g. qa.choose_qparams(lo, hi)), got {type(params).__name__}"
         )
-    codes = _codes_out(out, a)
-    if params is None:
-        if a.size == 0:
-            raise ValueError(
-                "cannot quantize an empty array dynamically: its range is undefined; "
-                "pass params= for static quantization"
-            )
-        scale, zero_point, status = _core.quantize_dynamic(a, 0, 255, codes)
-        if status == 1:
-            raise _nan_error(a)
-        if status == 2:
-            raise _inf_error(a)
-        p = QParams(np.float32(scale), int(zero_point))
+    mode = _mode(a.ndim, params, axis, block_size, bits, signed, symmetric, include_zero)
+    packed = _bool_option(packed, "packed")
+    if packed:
+        _packing.container_bits(mode.bits)
+        if out is not None:
+            raise ValueError("out= cannot be combined with packed=True; the packed bytes are a new array")
+    rounding = _rounding(compat, mode.axis is None)
+    dtype = np.dtype(np.int8 if mode.signed else np.uint8)
+    codes = _codes_out(out, a, dtype)
+    if params is None and a.size == 0:
+        raise ValueError(
+            "cannot quantize an empty array dynamically: its range is undefined; pass params= for static quantization"
+        )
+    if mode.axis is None:
+        if params is None:
+            scale, zero_point, status = _core.quantize_dynamic(a, mode.qmin, mode.qmax, mode.symmetric,
+                                                               mode.include_zero, rounding, codes)
+            if status == 1:
+                raise _nan_error(a)
+            if status == 2:
+                raise _inf_error(a)
+            p = _params_of(mode, np.float32(scale), int(zero_point))
+        else:
+            p = params
+            if _core.quantize(a, float(p.scale), p.zero_point, p.qmin, p.qmax, rounding, codes):
+                raise _nan_error(a)
     else:
-        p = params
-        if _core.quantize(a, float(p.scale), p.zero_point, p.qmin, p.qmax, codes):
-            raise _nan_error(a)
+        lay = _layout(a.shape, mode.axis, mode.block_size)
+        xk = _kernel_input(a)
+        if params is None:
+            scale_g, zp_g, status = _core.quantize_dynamic_groups(
+                xk, lay.outer, lay.channels, lay.inner, lay.block, mode.qmin, mode.qmax, mode.symmetric,
+                mode.include_zero, rounding, codes)
+            if status == 1:
+                raise _nan_error(a)
+            if status == 2:
+                raise _inf_error(a)
+            p = _params_of(mode, scale_g.reshape(lay.params_shape), zp_g.reshape(lay.params_shape))
+        else:
+            p = params
+            _check_params_shape(p, lay.params_shape)
+            if _core.quantize_groups(xk, lay.outer, lay.channels, lay.inner, lay.block, p.scale.reshape(-1),
+                                     p.zero_point.reshape(-1), p.qmin, p.qmax, rounding, codes):
+                raise _nan_error(a)
+        if mode.axis != p.axis:
+            p = p.replace(axis=mode.axis)
+    if packed:
+        return QuantizedArray(_packing.pack(codes, mode.bits), p, shape=a.shape, packed=True)
     return QuantizedArray(codes, p)
 
 
@@ -262,9 +541,9 @@ def dequantize(
 ) -> np.ndarray:
     """Codes back to floats: ``scale * (q - zero_point)``, as ONNX ``DequantizeLinear``.
 
-    ``q`` is a :class:`QuantizedArray`, or uint8 codes together with ``params``. ``dtype`` is float32
-    (default) or float64; ``out``, if given, must be a writeable, C-contiguous array of that dtype and
-    the codes' shape, and is returned.
+    ``q`` is a :class:`QuantizedArray` (any mode, packed or not), or codes (``uint8``, or ``int8`` for
+    signed params) together with ``params``. ``dtype`` is float32 (default) or float64; ``out``, if given,
+    must be a writeable, C-contiguous array of that dtype and the codes' shape, and is returned.
 
     >>> import numpy as np, qaffine as qa
     >>> p = qa.QParams(scale=np.float32(0.5), zero_point=10)
@@ -274,16 +553,16 @@ def dequantize(
     if isinstance(q, QuantizedArray):
         if params is not None:
             raise TypeError("params is already part of a QuantizedArray; pass one or the other")
-        codes, p = q.values, q.params
+        codes, p = q.codes(), q.params
     else:
-        codes = q if isinstance(q, np.ndarray) else np.asarray(q)
-        if codes.dtype != np.uint8:
-            raise TypeError(f"codes must have dtype uint8, got {codes.dtype}")
         if params is None:
             raise TypeError("dequantize(codes, params) needs params (a qaffine.QParams)")
         if not isinstance(params, QParams):
             raise TypeError(f"params must be a qaffine.QParams, got {type(params).__name__}")
         p = params
+        codes = q if isinstance(q, np.ndarray) else np.asarray(q)
+        if codes.dtype != p.dtype:
+            raise TypeError(f"codes must have dtype {p.dtype} for these params, got {codes.dtype}")
     if dtype is None:
         dt = out.dtype if isinstance(out, np.ndarray) else np.dtype(np.float32)
     else:
@@ -301,5 +580,11 @@ def dequantize(
         if np.may_share_memory(out, codes):
             raise ValueError("out overlaps the codes; pass a separate buffer")
         result = out
-    _core.dequantize(codes, float(p.scale), p.zero_point, p.qmin, p.qmax, result)
+    if p.axis is None:
+        _core.dequantize(codes, float(p.scale), p.zero_point, result)
+        return result
+    lay = _layout(codes.shape, _norm_axis(p.axis, codes.ndim), p.block_size)
+    _check_params_shape(p, lay.params_shape)
+    _core.dequantize_groups(np.ascontiguousarray(codes), lay.outer, lay.channels, lay.inner, lay.block,
+                            p.scale.reshape(-1), p.zero_point.reshape(-1), result)
     return result

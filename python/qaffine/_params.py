@@ -4,32 +4,22 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["QParams"]
+__all__ = ["QParams", "code_range"]
 
-# Every integer up to 2**24 is exact in float32; the kernels rely on it for qmin - z and qmax - z.
-_MAX_ABS_ZERO_POINT = 1 << 24
-
-
-def _as_scale(scale: Any) -> np.float32:
-    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (numbers.Real, np.ndarray, np.generic)):
-        raise TypeError(f"scale must be a real number, got {type(scale).__name__}")
-    arr = np.asarray(scale)
-    if arr.ndim != 0 or arr.dtype.kind not in "fiu":
-        raise TypeError(f"scale must be a real scalar, got an array of shape {arr.shape} and dtype {arr.dtype}")
-    value = float(arr)
-    with np.errstate(over="ignore"):
-        s = np.float32(value)
-    if not (math.isfinite(value) and math.isfinite(float(s)) and s > 0):
-        raise ValueError(f"scale must be a finite float32 number > 0, got {value!r}")
-    return s
+# The kernels clamp x / s to [qmin - z, qmax - z] in float32, exact while |z| <= 2**23.
+_MAX_ABS_ZERO_POINT = 1 << 23
 
 
-def _as_int(value: Any, name: str) -> int:
+def code_range(bits: int, signed: bool) -> Tuple[int, int]:
+    """(qmin, qmax) for ``bits``-bit codes: [0, 2**bits - 1], or [-2**(bits-1), 2**(bits-1) - 1] if signed."""
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+def _check_int(value: Any, name: str) -> int:
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got a bool")
     if isinstance(value, (numbers.Integral, np.integer)):
@@ -42,13 +32,61 @@ def _as_int(value: Any, name: str) -> int:
     raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
 
 
-@dataclass(frozen=True)
+def _check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _as_scale(scale: Any) -> Union[np.float32, np.ndarray]:
+    if isinstance(scale, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"scale must be a real number or an array of them, got {type(scale).__name__}")
+    arr = np.asarray(scale)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"scale must hold real numbers, got dtype {arr.dtype}")
+    with np.errstate(over="ignore"):
+        s = arr.astype(np.float32)
+    bad = ~(np.isfinite(arr.astype(np.float64)) & np.isfinite(s) & (s > 0))
+    if bad.any():
+        first = arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
+        raise ValueError(f"scale must be a finite float32 number > 0, got {first!r}")
+    if s.ndim == 0:
+        return np.float32(s)
+    s = np.ascontiguousarray(s)
+    s.setflags(write=False)
+    return s
+
+
+def _as_zero_point(zero_point: Any, shape: Tuple[int, ...]) -> Union[int, np.ndarray]:
+    if not shape:
+        z = _check_int(zero_point, "zero_point")
+        if abs(z) > _MAX_ABS_ZERO_POINT:
+            raise ValueError(f"|zero_point| must be <= 2**23, got {z}")
+        return z
+    arr = np.asarray(zero_point)
+    if arr.shape != shape:
+        raise ValueError(f"zero_point has shape {arr.shape}, expected {shape} like scale")
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "fiu":
+        raise TypeError(f"zero_point must hold integers, got dtype {arr.dtype}")
+    as_float = arr.astype(np.float64)
+    if not np.all(np.isfinite(as_float) & (as_float == np.round(as_float))):
+        raise ValueError("zero_point must hold integers")
+    if np.any(np.abs(as_float) > _MAX_ABS_ZERO_POINT):
+        raise ValueError("|zero_point| must be <= 2**23")
+    z = np.ascontiguousarray(arr, dtype=np.int32)
+    z.setflags(write=False)
+    return z
+
+
 class QParams:
     """Parameters of an affine quantization: ``x ≈ scale * (q - zero_point)``, ``qmin <= q <= qmax``.
 
-    ``scale`` is stored as ``np.float32`` (a finite number > 0); ``zero_point`` is an ``int``
-    (``|zero_point| <= 2**24``); codes are ``uint8`` in ``[qmin, qmax]`` (default ``[0, 255]``).
-    Instances are immutable and compare by value.
+    Per tensor, ``scale`` is an ``np.float32`` (finite, > 0) and ``zero_point`` an ``int``. With ``axis``
+    (per channel) both are arrays of shape ``(x.shape[axis],)``; with ``block_size`` (per block, along
+    ``axis``, default the last) arrays of ``x``'s shape with that axis replaced by ``ceil(n / block_size)``.
+    Codes are ``uint8`` in ``[0, 2**bits - 1]``, or ``int8`` in ``[-2**(bits-1), 2**(bits-1) - 1]`` if
+    ``signed``; ``qmin``/``qmax`` may narrow that range. ``symmetric`` and ``include_zero`` record how the
+    parameters were chosen. Instances are immutable and compare by value.
 
     >>> import numpy as np, qaffine as qa
     >>> p = qa.QParams(scale=np.float32(0.02), zero_point=128)
@@ -56,34 +94,168 @@ class QParams:
     (0, 255)
     >>> qa.quantize(np.float32([-1.0, 0.0, 1.0]), p).values
     array([ 78, 128, 178], dtype=uint8)
+    >>> qa.QParams(np.float32(0.1), 0, bits=4, signed=True)
+    QParams(scale=0.10000000149011612, zero_point=0, bits=4, signed=True, qmin=-8, qmax=7)
     """
 
-    scale: np.float32
-    zero_point: int
-    qmin: int = 0
-    qmax: int = 255
+    __slots__ = ("_scale", "_zero_point", "_qmin", "_qmax", "_axis", "_block_size", "_bits", "_signed",
+                 "_symmetric", "_include_zero")
 
-    def __post_init__(self) -> None:
-        scale = _as_scale(self.scale)
-        zero_point = _as_int(self.zero_point, "zero_point")
-        qmin = _as_int(self.qmin, "qmin")
-        qmax = _as_int(self.qmax, "qmax")
-        if not 0 <= qmin < qmax <= 255:
-            raise ValueError(f"uint8 codes need 0 <= qmin < qmax <= 255, got qmin={qmin}, qmax={qmax}")
-        if abs(zero_point) > _MAX_ABS_ZERO_POINT:
-            raise ValueError(f"|zero_point| must be <= 2**24, got {zero_point}")
-        object.__setattr__(self, "scale", scale)
-        object.__setattr__(self, "zero_point", zero_point)
-        object.__setattr__(self, "qmin", qmin)
-        object.__setattr__(self, "qmax", qmax)
+    def __init__(
+        self,
+        scale: Any,
+        zero_point: Any,
+        qmin: Optional[int] = None,
+        qmax: Optional[int] = None,
+        *,
+        axis: Optional[int] = None,
+        block_size: Optional[int] = None,
+        bits: int = 8,
+        signed: bool = False,
+        symmetric: bool = False,
+        include_zero: bool = True,
+    ) -> None:
+        bits = _check_int(bits, "bits")
+        if not 1 <= bits <= 8:
+            raise ValueError(f"bits must be between 1 and 8, got {bits}")
+        signed = _check_bool(signed, "signed")
+        symmetric = _check_bool(symmetric, "symmetric")
+        include_zero = _check_bool(include_zero, "include_zero")
+        if symmetric and not include_zero:
+            raise ValueError("symmetric=True always includes 0 in the range; it cannot be used with include_zero=False")
+        lo, hi = code_range(bits, signed)
+        qmin = lo if qmin is None else _check_int(qmin, "qmin")
+        qmax = hi if qmax is None else _check_int(qmax, "qmax")
+        if not lo <= qmin < qmax <= hi:
+            kind = "int8" if signed else "uint8"
+            raise ValueError(
+                f"{bits}-bit {kind} codes need {lo} <= qmin < qmax <= {hi}, got qmin={qmin}, qmax={qmax}"
+            )
+        if axis is not None:
+            axis = _check_int(axis, "axis")
+        if block_size is not None:
+            block_size = _check_int(block_size, "block_size")
+            if block_size < 1:
+                raise ValueError(f"block_size must be >= 1, got {block_size}")
+            if axis is None:
+                axis = -1
+        s = _as_scale(scale)
+        shape = () if isinstance(s, np.float32) else s.shape
+        if axis is None and shape:
+            raise ValueError(
+                f"per-tensor parameters need a scalar scale, got shape {shape}; pass axis= (per channel) "
+                "or block_size= (per block) for arrays"
+            )
+        if axis is not None and block_size is None and len(shape) != 1:
+            raise ValueError(f"per-channel parameters need 1-D scale and zero_point, got shape {shape}")
+        if block_size is not None and not shape:
+            raise ValueError("per-block parameters need arrays of scales and zero points")
+        z = _as_zero_point(zero_point, shape)
+        for name, value in (("_scale", s), ("_zero_point", z), ("_qmin", qmin), ("_qmax", qmax), ("_axis", axis),
+                            ("_block_size", block_size), ("_bits", bits), ("_signed", signed),
+                            ("_symmetric", symmetric), ("_include_zero", include_zero)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("QParams is immutable")
+
+    # -- fields
+    @property
+    def scale(self) -> Any:
+        """``np.float32`` per tensor; a read-only ``float32`` array per channel or block."""
+        return self._scale
 
     @property
-    def dtype(self) -> np.dtype[np.uint8]:
-        """The dtype of the codes (``uint8``)."""
-        return np.dtype(np.uint8)
+    def zero_point(self) -> Any:
+        """``int`` per tensor; a read-only ``int32`` array per channel or block."""
+        return self._zero_point
+
+    @property
+    def qmin(self) -> int:
+        return int(self._qmin)
+
+    @property
+    def qmax(self) -> int:
+        return int(self._qmax)
+
+    @property
+    def axis(self) -> Optional[int]:
+        """The quantized axis (per channel or per block), else None."""
+        return self._axis
+
+    @property
+    def block_size(self) -> Optional[int]:
+        return self._block_size
+
+    @property
+    def bits(self) -> int:
+        return int(self._bits)
+
+    @property
+    def signed(self) -> bool:
+        return bool(self._signed)
+
+    @property
+    def symmetric(self) -> bool:
+        return bool(self._symmetric)
+
+    @property
+    def include_zero(self) -> bool:
+        return bool(self._include_zero)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of the codes: ``uint8``, or ``int8`` if signed."""
+        return np.dtype(np.int8 if self._signed else np.uint8)
+
+    @property
+    def granularity(self) -> str:
+        """``'tensor'``, ``'channel'`` or ``'block'``."""
+        if self._block_size is not None:
+            return "block"
+        return "tensor" if self._axis is None else "channel"
+
+    # -- value semantics
+    def _key(self) -> Tuple[Any, ...]:
+        def h(v: Any) -> Any:
+            return (v.shape, v.tobytes()) if isinstance(v, np.ndarray) else v
+
+        return (h(self._scale), h(self._zero_point), self._qmin, self._qmax, self._axis, self._block_size,
+                self._bits, self._signed, self._symmetric, self._include_zero)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, QParams):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def __repr__(self) -> str:
-        return (
-            f"QParams(scale={float(self.scale)!r}, zero_point={self.zero_point}, "
-            f"qmin={self.qmin}, qmax={self.qmax})"
-        )
+        if isinstance(self._scale, np.ndarray):
+            body = f"scale=<float32 {self._scale.shape}>, zero_point=<int32 {self._scale.shape}>"
+        else:
+            body = f"scale={float(self._scale)!r}, zero_point={self._zero_point}"
+        extra = []
+        if self._axis is not None:
+            extra.append(f"axis={self._axis}")
+        if self._block_size is not None:
+            extra.append(f"block_size={self._block_size}")
+        if self._bits != 8:
+            extra.append(f"bits={self._bits}")
+        if self._signed:
+            extra.append("signed=True")
+        if self._symmetric:
+            extra.append("symmetric=True")
+        if not self._include_zero:
+            extra.append("include_zero=False")
+        extra.append(f"qmin={self._qmin}, qmax={self._qmax}")
+        return f"QParams({body}, {', '.join(extra)})"
+
+    def replace(self, **changes: Any) -> "QParams":
+        """A copy with some fields changed (validated again)."""
+        fields = dict(scale=self._scale, zero_point=self._zero_point, qmin=self._qmin, qmax=self._qmax,
+                      axis=self._axis, block_size=self._block_size, bits=self._bits, signed=self._signed,
+                      symmetric=self._symmetric, include_zero=self._include_zero)
+        fields.update(changes)
+        return QParams(**fields)

@@ -33,6 +33,9 @@ bool same_bits(const T& a, const T& b) {
     return std::memcmp(&a, &b, sizeof(T)) == 0;
 }
 
+// Byte equality of two buffers (memcmp must not see the null data() of empty vectors).
+bool same_bytes(const void* a, const void* b, std::size_t n) { return n == 0 || std::memcmp(a, b, n) == 0; }
+
 std::vector<qaffine::simd_level> levels() {
     std::vector<qaffine::simd_level> out;
     for (int l = 0; l <= static_cast<int>(qaffine::max_supported_level()); ++l)
@@ -179,7 +182,7 @@ void test_dequantize(std::mt19937_64& rng) {
             for (auto level : levels()) {
                 std::fill(got.begin(), got.end(), T(-7));
                 qaffine::dequantize(codes.data() + 1, n, p, got.data(), level);
-                check(std::memcmp(got.data(), ref.data(), (n + 1) * sizeof(T)) == 0, "dequantize",
+                check(same_bytes(got.data(), ref.data(), (n + 1) * sizeof(T)), "dequantize",
                       qaffine::to_string(level), n, 1);
             }
         }
@@ -223,7 +226,7 @@ void test_vec_kernels(std::mt19937_64& rng) {
             for (auto level : levels()) {
                 std::fill(got.begin(), got.end(), T(-3));
                 qaffine::dequantize_vec(codes.data() + 1, n, s.data(), z.data(), got.data(), level);
-                check(std::memcmp(got.data(), ref.data(), (n + 1) * sizeof(T)) == 0, "dequantize_vec",
+                check(same_bytes(got.data(), ref.data(), (n + 1) * sizeof(T)), "dequantize_vec",
                       qaffine::to_string(level), n, 1);
             }
             // minmax_accumulate
@@ -233,8 +236,8 @@ void test_vec_kernels(std::mt19937_64& rng) {
             for (auto level : levels()) {
                 std::vector<T> lo = lo0, hi = hi0;
                 const bool nan = qaffine::minmax_accumulate(x.data() + 1, n, lo.data(), hi.data(), level);
-                check(nan == nan_ref && std::memcmp(lo.data(), lo_ref.data(), n * sizeof(T)) == 0 &&
-                          std::memcmp(hi.data(), hi_ref.data(), n * sizeof(T)) == 0,
+                check(nan == nan_ref && same_bytes(lo.data(), lo_ref.data(), n * sizeof(T)) &&
+                          same_bytes(hi.data(), hi_ref.data(), n * sizeof(T)),
                       "minmax_accumulate", qaffine::to_string(level), n, 1);
             }
         }

@@ -4,6 +4,8 @@
 // replaces an accumulator), has_nan says whether any NaN was seen. ±Inf are ordinary values.
 // For n == 0 (or all NaN) lo = +Inf and hi = -Inf. A zero result is reported as +0.0 whatever the
 // sign of the zeros, so that every SIMD level returns the same bits. Never throws.
+// minmax_accumulate(x, n, lo, hi) is the element-wise variant (lo[i] = min(lo[i], x[i]), ...) for
+// per-channel ranges. Thread safety: no shared state (minmax_accumulate writes only lo and hi).
 #pragma once
 
 #include <cstddef>

@@ -4,7 +4,9 @@
 //   std::vector<std::uint8_t> codes(n);
 //   qaffine::qparams p = qaffine::quantize_dynamic(x.data(), n, codes.data());
 //
-// Header-only, C++17, no dependencies beyond the standard library.
+// Header-only, C++17, no dependencies beyond the standard library. quantize_dynamic throws
+// std::invalid_argument for an empty input and std::domain_error for NaN/Inf; it is thread-safe (a pure
+// function, like everything here apart from the process-wide SIMD level in cpu.hpp).
 #pragma once
 
 #include <cmath>
