@@ -39,7 +39,7 @@ fkind float_kind(const py::array& a) {
 }
 
 void check_native(const py::array& a) {
-    const char order = a.dtype().attr("byteorder").cast<std::string>()[0];
+    const char order = a.dtype().byteorder();
     if (order == '>' || order == '<')  // '=' or '|' are native
         throw py::type_error("array must be in native byte order");
 }

@@ -10,6 +10,8 @@ import numpy as np
 
 __all__ = ["QParams", "code_range"]
 
+_set = object.__setattr__
+
 # The kernels clamp x / s to [qmin - z, qmax - z] in float32, exact while |z| <= 2**23.
 _MAX_ABS_ZERO_POINT = 1 << 23
 
@@ -158,6 +160,22 @@ class QParams:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("QParams is immutable")
+
+    @classmethod
+    def _per_tensor_u8(cls, scale: float, zero_point: int) -> "QParams":
+        """Default-mode per-tensor params from values the kernels produced (already valid): no checks."""
+        self = object.__new__(cls)
+        _set(self, "_scale", np.float32(scale))
+        _set(self, "_zero_point", zero_point)
+        _set(self, "_qmin", 0)
+        _set(self, "_qmax", 255)
+        _set(self, "_axis", None)
+        _set(self, "_block_size", None)
+        _set(self, "_bits", 8)
+        _set(self, "_signed", False)
+        _set(self, "_symmetric", False)
+        _set(self, "_include_zero", True)
+        return self
 
     # -- fields
     @property
