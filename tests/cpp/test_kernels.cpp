@@ -189,6 +189,36 @@ void test_dequantize(std::mt19937_64& rng) {
     }
 }
 
+// Values next to every rounding boundary (k + 1/2) * s, for many scales: the SIMD kernels' exact-reciprocal
+// division must round them exactly as the scalar true division does. Also |x / s| up to 2^24, where the
+// reciprocal is never trusted, with zero points far from 0.
+template <class T>
+void test_ties(std::mt19937_64& rng) {
+    std::uniform_real_distribution<double> mant(1.0, 2.0);
+    std::uniform_int_distribution<int> expo(-40, 40);
+    std::vector<float> scales = {1.0f, 0.5f, 0.1f, 3.0f, 0x1p-100f, 0x1p100f, 0x1p-101f, 0x1.fffffep-1f};
+    for (int i = 0; i < 24; ++i) scales.push_back(static_cast<float>(std::ldexp(mant(rng), expo(rng))));
+    for (float sc : scales) {
+        std::vector<T> x;
+        for (int k = -400; k <= 400; ++k) {
+            T v = static_cast<T>((k + 0.5) * static_cast<double>(sc));
+            for (int j = 0; j < 16; ++j) v = std::nextafter(v, -std::numeric_limits<T>::infinity());
+            for (int j = 0; j < 33; ++j, v = std::nextafter(v, std::numeric_limits<T>::infinity())) x.push_back(v);
+        }
+        for (double big : {8388607.5, 8388608.5, 16777215.0, 4194303.5, 2097151.5, -8388607.5})
+            for (int j = -3; j <= 3; ++j) x.push_back(static_cast<T>((big + j * 0.25) * static_cast<double>(sc)));
+        for (std::int32_t z : {0, 128, -(1 << 23), (1 << 23) - 255}) {
+            const qaffine::qparams p{sc, z, 0, 255};
+            std::vector<std::uint8_t> ref(x.size()), got(x.size());
+            qaffine::scalar::quantize(x.data(), x.size(), sc, z, 0, 255, ref.data());
+            for (auto level : levels()) {
+                qaffine::quantize(x.data(), x.size(), p, got.data(), level);
+                check(got == ref, "ties", qaffine::to_string(level), x.size(), static_cast<std::size_t>(z & 0xFFFF));
+            }
+        }
+    }
+}
+
 // Element-wise kernels (one scale and zero point per element) against their scalar loops.
 template <class T, class Q>
 void test_vec_kernels(std::mt19937_64& rng) {
@@ -394,6 +424,8 @@ int main() {
     test_dequantize<std::uint8_t, double>(rng);
     test_dequantize<std::int8_t, float>(rng);
     test_dequantize<std::int8_t, double>(rng);
+    test_ties<float>(rng);
+    test_ties<double>(rng);
     test_vec_kernels<float, std::uint8_t>(rng);
     test_vec_kernels<float, std::int8_t>(rng);
     test_vec_kernels<double, std::uint8_t>(rng);
