@@ -69,7 +69,7 @@ struct minmax_acc {
 template <class Src, class T>
 minmax_acc minmax_strided(const strided& v) {
     minmax_acc acc;
-    for_each_chunk<Src, T>(v, [&](const T* p, std::size_t n) { acc.add(qaffine::minmax(p, n)); });
+    for_each_chunk<Src, T>(v, [&](const T* p, std::size_t n) { acc.add(qaffine::minmax_parallel(p, n)); });
     return acc;
 }
 
@@ -92,7 +92,7 @@ template <class Src, class T, class Q>
 bool quantize_strided(const strided& v, const run_params& p, Q* out) {
     bool nan = false;
     for_each_chunk<Src, T>(v, [&](const T* x, std::size_t n) {
-        nan = qaffine::quantize_run(p.r, x, n, p.s, p.z, p.qmin, p.qmax, out) || nan;
+        nan = qaffine::quantize_run_parallel(p.r, x, n, p.s, p.z, p.qmin, p.qmax, out) || nan;
         out += n;
     });
     return nan;
@@ -200,7 +200,7 @@ py::tuple py_quantize_dynamic(const py::array& x, std::int32_t qmin, std::int32_
 template <class Q, class T>
 void dequantize_into(const strided& v, const qaffine::qparams& p, T* dst) {
     for_each_chunk<Q, Q>(v, [&](const Q* q, std::size_t n) {
-        qaffine::dequantize_unchecked(q, n, p, dst);
+        qaffine::dequantize_parallel(q, n, p, dst);
         dst += n;
     });
 }
@@ -442,6 +442,10 @@ PYBIND11_MODULE(_core, m) {
           py::arg("inner"), py::arg("block"), py::arg("scale"), py::arg("zero_point"), py::arg("out"),
           "Per-channel/per-block dequantize of C-contiguous codes.");
 
+    m.def("get_num_threads", [] { return qaffine::get_num_threads(); }, "Threads a call may use.");
+    m.def("set_num_threads", [](std::size_t n) { qaffine::set_num_threads(n); }, py::arg("n"),
+          "Sets the threads a call may use; 0 restores the default.");
+    m.def("available_cpus", [] { return qaffine::detail::available_cpus(); }, "CPUs this process may run on.");
     m.def("simd_level", [] { return std::string(qaffine::to_string(qaffine::active_level())); },
           "The SIMD level the kernels use now.");
     m.def("max_simd_level", [] { return std::string(qaffine::to_string(qaffine::max_supported_level())); },

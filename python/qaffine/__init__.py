@@ -15,7 +15,16 @@ import os
 import warnings
 
 from . import _core
-from ._api import QuantizedArray, choose_qparams, dequantize, minmax, quantize, simd_level
+from ._api import (
+    QuantizedArray,
+    choose_qparams,
+    dequantize,
+    get_num_threads,
+    minmax,
+    quantize,
+    set_num_threads,
+    simd_level,
+)
 from ._params import QParams
 from ._paths import get_cmake_dir, get_include
 
@@ -27,10 +36,12 @@ __all__ = [
     "__version__",
     "choose_qparams",
     "dequantize",
+    "get_num_threads",
     "get_cmake_dir",
     "get_include",
     "minmax",
     "quantize",
+    "set_num_threads",
     "simd_level",
 ]
 

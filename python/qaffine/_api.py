@@ -14,8 +14,10 @@ __all__ = [
     "QuantizedArray",
     "choose_qparams",
     "dequantize",
+    "get_num_threads",
     "minmax",
     "quantize",
+    "set_num_threads",
     "simd_level",
 ]
 
@@ -60,6 +62,11 @@ def _inf_error(a: np.ndarray, name: str = "x") -> ValueError:
         f"{name} contains an infinite value{_where(np.isinf(a))}; dynamic quantization needs a finite range: "
         "clip the data, or pass params= for static quantization (which saturates infinities)"
     )
+
+
+def _bad_values_error(a: np.ndarray) -> ValueError:
+    """The error for a dynamic call that met NaN or ±Inf: NaN first, whichever thread saw what."""
+    return _nan_error(a) if np.isnan(a).any() else _inf_error(a)
 
 
 def _check_out_layout(out: np.ndarray, shape: Tuple[int, ...]) -> None:
@@ -242,6 +249,40 @@ def simd_level() -> str:
     True
     """
     return str(_core.simd_level())
+
+
+def get_num_threads() -> int:
+    """Threads a qaffine call may use (the calling thread included).
+
+    The default is the number of CPUs this process may run on, or ``QAFFINE_NUM_THREADS`` if set.
+    Arrays are split only above 128 Ki elements per thread, and results are byte-identical for any
+    thread count.
+
+    >>> import qaffine as qa
+    >>> qa.get_num_threads() >= 1
+    True
+    """
+    return int(_core.get_num_threads())
+
+
+def set_num_threads(n: Optional[int]) -> None:
+    """Sets the threads a qaffine call may use; ``None`` restores the default.
+
+    Takes effect for calls that start afterwards, in every Python thread.
+
+    >>> import qaffine as qa
+    >>> qa.set_num_threads(1); qa.get_num_threads()
+    1
+    >>> qa.set_num_threads(None)
+    """
+    if n is None:
+        _core.set_num_threads(0)
+        return
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be a positive integer or None, got {n!r}")
+    if not 1 <= int(n) <= 1024:
+        raise ValueError(f"n must be between 1 and 1024, got {n}")
+    _core.set_num_threads(int(n))
 
 
 def minmax(
@@ -525,10 +566,8 @@ def quantize(
         if params is None:
             scale, zero_point, status = _core.quantize_dynamic(a, mode.qmin, mode.qmax, mode.symmetric,
                                                                mode.include_zero, rounding, codes)
-            if status == 1:
-                raise _nan_error(a)
-            if status == 2:
-                raise _inf_error(a)
+            if status:
+                raise _bad_values_error(a)
             p = _params_of(mode, np.float32(scale), int(zero_point))
         else:
             p = params
@@ -541,10 +580,8 @@ def quantize(
             scale_g, zp_g, status = _core.quantize_dynamic_groups(
                 xk, lay.outer, lay.channels, lay.inner, lay.block, mode.qmin, mode.qmax, mode.symmetric,
                 mode.include_zero, rounding, codes)
-            if status == 1:
-                raise _nan_error(a)
-            if status == 2:
-                raise _inf_error(a)
+            if status:
+                raise _bad_values_error(a)
             p = _params_of(mode, scale_g.reshape(lay.params_shape), zp_g.reshape(lay.params_shape))
         else:
             p = params

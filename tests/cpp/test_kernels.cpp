@@ -358,6 +358,58 @@ void test_groups(std::mt19937_64& rng) {
     }
 }
 
+// Thread count never changes a byte: the multi-threaded drivers against one thread, on arrays large enough
+// to be split (several times the grain), for thread counts 1..5.
+void test_threads(std::mt19937_64& rng) {
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    const std::size_t n = 5 * qaffine::parallel_grain + 77;
+    std::vector<float> x(n);
+    for (auto& v : x) v = normal(rng);
+    x[n - 3] = 40.0f;  // the maximum in the last range
+    const qaffine::layout layouts[] = {qaffine::per_tensor(n), {1, n, 1, 64}, {n / 1000, 1000, 1, 0},
+                                       {77, 100, n / 7700, 0}, {n / 64, 64, 1, 32}, {5, 40, n / 200, 8}};
+    std::vector<std::vector<std::uint8_t>> ref_codes;
+    std::vector<std::vector<float>> ref_back;
+    std::vector<std::pair<std::vector<float>, std::vector<std::int32_t>>> ref_params;
+    for (std::size_t threads : {1u, 2u, 3u, 5u}) {
+        qaffine::set_num_threads(threads);
+        const auto mm = qaffine::minmax_parallel(x.data(), n);
+        const auto mm1 = qaffine::minmax(x.data(), n);
+        check(same_bits(mm.lo, mm1.lo) && same_bits(mm.hi, mm1.hi) && !mm.has_nan, "minmax_parallel", "threads",
+              n, threads);
+        const qaffine::qparams p = qaffine::choose_qparams(mm.lo, mm.hi);
+        std::vector<std::uint8_t> c(n), c1(n);
+        qaffine::quantize_run_parallel(qaffine::rounding::divide, x.data(), n, p.scale, p.zero_point, 0, 255, c.data());
+        qaffine::quantize_unchecked(x.data(), n, p, c1.data());
+        check(c == c1, "quantize_run_parallel", "threads", n, threads);
+        std::vector<float> b(n), b1(n);
+        qaffine::dequantize_parallel(c.data(), n, p, b.data());
+        qaffine::dequantize_unchecked(c.data(), n, p, b1.data());
+        check(same_bytes(b.data(), b1.data(), n * sizeof(float)), "dequantize_parallel", "threads", n, threads);
+        std::size_t li = 0;
+        for (const auto& g : layouts) {
+            std::vector<std::uint8_t> codes(g.size());
+            std::vector<float> scale(g.groups()), back(g.size());
+            std::vector<std::int32_t> zp(g.groups());
+            const auto st = qaffine::quantize_dynamic_groups(x.data(), g, qaffine::scheme{}, qaffine::rounding::divide,
+                                                             scale.data(), zp.data(), codes.data());
+            qaffine::dequantize_groups(codes.data(), g, scale.data(), zp.data(), back.data());
+            if (threads == 1) {
+                ref_codes.push_back(codes);
+                ref_back.push_back(back);
+                ref_params.emplace_back(scale, zp);
+            } else {
+                check(st == qaffine::dynamic_status::ok && codes == ref_codes[li] && scale == ref_params[li].first &&
+                          zp == ref_params[li].second &&
+                          same_bytes(back.data(), ref_back[li].data(), back.size() * sizeof(float)),
+                      "groups threads", "threads", g.size(), threads * 100 + li);
+            }
+            ++li;
+        }
+    }
+    qaffine::set_num_threads(0);
+}
+
 void test_qparams() {
     // Degenerate ranges still give a finite positive scale (values: the defined fallbacks).
     const auto zero = qaffine::choose_qparams(0.0f, 0.0f);
@@ -433,6 +485,7 @@ int main() {
     test_groups<float, std::uint8_t>(rng);
     test_groups<float, std::int8_t>(rng);
     test_groups<double, std::uint8_t>(rng);
+    test_threads(rng);
     test_qparams();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;

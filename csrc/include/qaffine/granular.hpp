@@ -19,9 +19,12 @@
 #include <cstdint>
 #include <limits>
 #include <vector>
+#include <algorithm>
+#include <atomic>
 
 #include "dequantize.hpp"
 #include "minmax.hpp"
+#include "parallel.hpp"
 #include "qparams.hpp"
 #include "quantize.hpp"
 
@@ -42,112 +45,146 @@ struct layout {
 /// One group over n elements.
 inline layout per_tensor(std::size_t n) noexcept { return layout{1, n, 1, n == 0 ? 1 : n}; }
 
+namespace detail {
+
+// Units of work for a layout: each unit is a set of contiguous runs that no other unit touches, of
+// unit_size() elements; splitting over units keeps every result identical to the serial loop.
+inline std::size_t unit_grain(std::size_t unit_size) noexcept {
+    return std::max<std::size_t>(1, parallel_grain / std::max<std::size_t>(1, unit_size));
+}
+
+}  // namespace detail
+
 /// Per-group range of x (lo/hi hold groups() values; NaN ignored). Returns true if x held a NaN.
+/// Multi-threaded over independent groups (see parallel.hpp); the same result for any thread count.
 template <class T>
-inline bool minmax_groups(const T* x, const layout& g, T* lo, T* hi, simd_level level = active_level()) noexcept {
+inline bool minmax_groups(const T* x, const layout& g, T* lo, T* hi, simd_level level = active_level()) {
     const std::size_t C = g.channels, I = g.inner, G = g.groups();
     for (std::size_t k = 0; k < G; ++k) {
         lo[k] = std::numeric_limits<T>::infinity();
         hi[k] = -std::numeric_limits<T>::infinity();
     }
-    bool nan = false;
-    if (g.block == 0 && I == 1) {
-        for (std::size_t o = 0; o < g.outer; ++o) nan = minmax_accumulate(x + o * C, C, lo, hi, level) || nan;
-    } else if (g.block == 0) {
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t c = 0; c < C; ++c) {
-                const minmax_result<T> r = minmax(x + (o * C + c) * I, I, level);
-                lo[c] = r.lo < lo[c] ? r.lo : lo[c];
-                hi[c] = r.hi > hi[c] ? r.hi : hi[c];
-                nan = nan || r.has_nan;
-            }
-    } else if (I == 1) {
+    std::atomic<bool> nan{false};
+    if (g.block == 0 && I == 1) {  // columns: each thread takes a range of channels over all rows
+        parallel_ranges(C, [&](std::size_t c0, std::size_t c1) {
+            bool n = false;
+            for (std::size_t o = 0; o < g.outer; ++o)
+                n = minmax_accumulate(x + o * C + c0, c1 - c0, lo + c0, hi + c0, level) || n;
+            if (n) nan.store(true);
+        }, detail::unit_grain(g.outer), 16);
+    } else if (g.block == 0) {  // channel c: the rows (o, c) for every o
+        parallel_ranges(C, [&](std::size_t c0, std::size_t c1) {
+            bool n = false;
+            for (std::size_t c = c0; c < c1; ++c)
+                for (std::size_t o = 0; o < g.outer; ++o) {
+                    const minmax_result<T> r = minmax(x + (o * C + c) * I, I, level);
+                    lo[c] = r.lo < lo[c] ? r.lo : lo[c];
+                    hi[c] = r.hi > hi[c] ? r.hi : hi[c];
+                    n = n || r.has_nan;
+                }
+            if (n) nan.store(true);
+        }, detail::unit_grain(g.outer * I), 1);
+    } else {  // block (o, b): B consecutive rows of one outer index
         const std::size_t nb = g.blocks();
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t b = 0; b < nb; ++b) {
-                const std::size_t start = b * g.block, len = (C - start) < g.block ? C - start : g.block;
-                const minmax_result<T> r = minmax(x + o * C + start, len, level);
-                lo[o * nb + b] = r.lo;
-                hi[o * nb + b] = r.hi;
-                nan = nan || r.has_nan;
+        parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
+            bool n = false;
+            for (std::size_t u = u0; u < u1; ++u) {
+                const std::size_t o = u / nb, b = u % nb, start = b * g.block;
+                const std::size_t len = (C - start) < g.block ? C - start : g.block;
+                if (I == 1) {
+                    const minmax_result<T> r = minmax(x + o * C + start, len, level);
+                    lo[u] = r.lo;
+                    hi[u] = r.hi;
+                    n = n || r.has_nan;
+                } else {
+                    for (std::size_t c = start; c < start + len; ++c)
+                        n = minmax_accumulate(x + (o * C + c) * I, I, lo + u * I, hi + u * I, level) || n;
+                }
             }
-    } else {
-        const std::size_t nb = g.blocks();
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t c = 0; c < C; ++c) {
-                const std::size_t base = (o * nb + c / g.block) * I;
-                nan = minmax_accumulate(x + (o * C + c) * I, I, lo + base, hi + base, level) || nan;
-            }
+            if (n) nan.store(true);
+        }, detail::unit_grain(g.block * I), 1);
     }
     for (std::size_t k = 0; k < G; ++k) {  // +0 for -0, as minmax() reports
         lo[k] += T(0);
         hi[k] += T(0);
     }
-    return nan;
+    return nan.load();
 }
 
 /// Codes for every group; `s` holds kernel_scale(scale, r) per group. Returns true if x held a NaN.
+/// Multi-threaded over rows or blocks; the same bytes for any thread count.
 template <class T, class Q>
 inline bool quantize_groups(rounding r, const T* x, const layout& g, const float* s, const std::int32_t* z,
-                            std::int32_t qmin, std::int32_t qmax, Q* out, simd_level level = active_level()) noexcept {
+                            std::int32_t qmin, std::int32_t qmax, Q* out, simd_level level = active_level()) {
     const std::size_t C = g.channels, I = g.inner;
-    bool nan = false;
-    if (g.block == 0 && I == 1) {
-        for (std::size_t o = 0; o < g.outer; ++o)
-            nan = quantize_vec(r, x + o * C, C, s, z, qmin, qmax, out + o * C, level) || nan;
-    } else if (g.block == 0) {
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t c = 0; c < C; ++c) {
-                const std::size_t row = (o * C + c) * I;
-                nan = quantize_run(r, x + row, I, s[c], z[c], qmin, qmax, out + row, level) || nan;
+    std::atomic<bool> nan{false};
+    if (g.block == 0) {  // row (o, c) of I elements; I == 1: row o of C elements with per-element params
+        const std::size_t rows = I == 1 ? g.outer : g.outer * C, len = I == 1 ? C : I;
+        parallel_ranges(rows, [&](std::size_t r0, std::size_t r1) {
+            bool n = false;
+            for (std::size_t row = r0; row < r1; ++row) {
+                const std::size_t at = row * len;
+                n = (I == 1 ? quantize_vec(r, x + at, C, s, z, qmin, qmax, out + at, level)
+                            : quantize_run(r, x + at, I, s[row % C], z[row % C], qmin, qmax, out + at, level)) || n;
             }
-    } else if (I == 1) {
-        const std::size_t nb = g.blocks();
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t b = 0; b < nb; ++b) {
-                const std::size_t start = b * g.block, len = (C - start) < g.block ? C - start : g.block;
-                const std::size_t k = o * nb + b, at = o * C + start;
-                nan = quantize_run(r, x + at, len, s[k], z[k], qmin, qmax, out + at, level) || nan;
-            }
+            if (n) nan.store(true);
+        }, detail::unit_grain(len), 1);
     } else {
         const std::size_t nb = g.blocks();
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t c = 0; c < C; ++c) {
-                const std::size_t row = (o * C + c) * I, base = (o * nb + c / g.block) * I;
-                nan = quantize_vec(r, x + row, I, s + base, z + base, qmin, qmax, out + row, level) || nan;
+        parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
+            bool n = false;
+            for (std::size_t u = u0; u < u1; ++u) {
+                const std::size_t o = u / nb, start = (u % nb) * g.block;
+                const std::size_t len = (C - start) < g.block ? C - start : g.block;
+                if (I == 1) {
+                    const std::size_t at = o * C + start;
+                    n = quantize_run(r, x + at, len, s[u], z[u], qmin, qmax, out + at, level) || n;
+                } else {
+                    for (std::size_t c = start; c < start + len; ++c) {
+                        const std::size_t row = (o * C + c) * I;
+                        n = quantize_vec(r, x + row, I, s + u * I, z + u * I, qmin, qmax, out + row, level) || n;
+                    }
+                }
             }
+            if (n) nan.store(true);
+        }, detail::unit_grain(g.block * I), 1);
     }
-    return nan;
+    return nan.load();
 }
 
-/// Floats for every group: out = T(q - z) * T(scale).
+/// Floats for every group: out = T(q - z) * T(scale). Multi-threaded like quantize_groups.
 template <class Q, class T>
 inline void dequantize_groups(const Q* q, const layout& g, const float* scale, const std::int32_t* z, T* out,
-                              simd_level level = active_level()) noexcept {
+                              simd_level level = active_level()) {
     const std::size_t C = g.channels, I = g.inner;
-    if (g.block == 0 && I == 1) {
-        for (std::size_t o = 0; o < g.outer; ++o) dequantize_vec(q + o * C, C, scale, z, out + o * C, level);
-    } else if (g.block == 0) {
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t c = 0; c < C; ++c) {
-                const std::size_t row = (o * C + c) * I;
-                dequantize_unchecked(q + row, I, qparams{scale[c], z[c], 0, 1}, out + row, level);
+    if (g.block == 0) {
+        const std::size_t rows = I == 1 ? g.outer : g.outer * C, len = I == 1 ? C : I;
+        parallel_ranges(rows, [&](std::size_t r0, std::size_t r1) {
+            for (std::size_t row = r0; row < r1; ++row) {
+                const std::size_t at = row * len;
+                if (I == 1)
+                    dequantize_vec(q + at, C, scale, z, out + at, level);
+                else
+                    dequantize_unchecked(q + at, I, qparams{scale[row % C], z[row % C], 0, 1}, out + at, level);
             }
-    } else if (I == 1) {
-        const std::size_t nb = g.blocks();
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t b = 0; b < nb; ++b) {
-                const std::size_t start = b * g.block, len = (C - start) < g.block ? C - start : g.block;
-                const std::size_t k = o * nb + b, at = o * C + start;
-                dequantize_unchecked(q + at, len, qparams{scale[k], z[k], 0, 1}, out + at, level);
-            }
+        }, detail::unit_grain(len), 1);
     } else {
         const std::size_t nb = g.blocks();
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t c = 0; c < C; ++c) {
-                const std::size_t row = (o * C + c) * I, base = (o * nb + c / g.block) * I;
-                dequantize_vec(q + row, I, scale + base, z + base, out + row, level);
+        parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
+            for (std::size_t u = u0; u < u1; ++u) {
+                const std::size_t o = u / nb, start = (u % nb) * g.block;
+                const std::size_t len = (C - start) < g.block ? C - start : g.block;
+                if (I == 1) {
+                    const std::size_t at = o * C + start;
+                    dequantize_unchecked(q + at, len, qparams{scale[u], z[u], 0, 1}, out + at, level);
+                } else {
+                    for (std::size_t c = start; c < start + len; ++c) {
+                        const std::size_t row = (o * C + c) * I;
+                        dequantize_vec(q + row, I, scale + u * I, z + u * I, out + row, level);
+                    }
+                }
             }
+        }, detail::unit_grain(g.block * I), 1);
     }
 }
 
@@ -165,19 +202,27 @@ inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const
     if (g.block != 0 && g.inner == 1) {
         // Blocks along the last axis: range, parameters and codes while the block is in L1.
         const std::size_t nb = g.blocks();
-        for (std::size_t o = 0; o < g.outer; ++o)
-            for (std::size_t b = 0; b < nb; ++b) {
-                const std::size_t start = b * g.block, len = (C - start) < g.block ? C - start : g.block;
-                const std::size_t k = o * nb + b, at = o * C + start;
+        std::atomic<int> status{0};
+        parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
+            for (std::size_t u = u0; u < u1 && status.load(std::memory_order_relaxed) == 0; ++u) {
+                const std::size_t o = u / nb, start = (u % nb) * g.block;
+                const std::size_t len = (C - start) < g.block ? C - start : g.block, at = o * C + start;
                 const minmax_result<T> mm = minmax(x + at, len, level);
-                if (mm.has_nan) return dynamic_status::nan;
-                if (std::isinf(mm.lo) || std::isinf(mm.hi)) return dynamic_status::inf;
-                const qparams p = choose_qparams<T>(mm.lo, mm.hi, sc);
-                scale[k] = p.scale;
-                zero_point[k] = p.zero_point;
-                quantize_run(r, x + at, len, kernel_scale(p.scale, r), p.zero_point, sc.qmin, sc.qmax, out + at, level);
+                if (mm.has_nan) {
+                    status.store(static_cast<int>(dynamic_status::nan));
+                } else if (std::isinf(mm.lo) || std::isinf(mm.hi)) {
+                    int expected = 0;  // NaN wins over Inf, as in the serial loop's first report
+                    status.compare_exchange_strong(expected, static_cast<int>(dynamic_status::inf));
+                } else {
+                    const qparams p = choose_qparams<T>(mm.lo, mm.hi, sc);
+                    scale[u] = p.scale;
+                    zero_point[u] = p.zero_point;
+                    quantize_run(r, x + at, len, kernel_scale(p.scale, r), p.zero_point, sc.qmin, sc.qmax,
+                                 out + at, level);
+                }
             }
-        return dynamic_status::ok;
+        }, detail::unit_grain(g.block), 1);
+        return static_cast<dynamic_status>(status.load());
     }
     const std::size_t G = g.groups();
     std::vector<T> lo(G), hi(G);

@@ -19,6 +19,7 @@
 #include "granular.hpp"
 #include "half.hpp"
 #include "minmax.hpp"
+#include "parallel.hpp"
 #include "qparams.hpp"
 #include "quantize.hpp"
 #include "version.hpp"
