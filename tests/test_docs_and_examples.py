@@ -51,3 +51,17 @@ def test_issue_smoke_command() -> None:
     s = np.float32(x.max()) / np.float32(255)
     expected = np.clip(np.rint(x / s), 0, 255).astype(np.uint8)  # lo = 0 -> zero point 0
     assert r.stdout.strip() == str(expected)
+
+
+def test_readme_examples_run() -> None:
+    """Every `>>>` example in README.md gives the output shown there."""
+    import qaffine as qa
+
+    # A code fence ends an example's expected output.
+    text = (ROOT / "README.md").read_text(encoding="utf-8").replace("\n```", "\n\n```")
+    parser = doctest.DocTestParser()
+    test = parser.get_doctest(text, {"np": np, "qa": qa}, "README.md", str(ROOT / "README.md"), 0)
+    assert test.examples, "README has no >>> examples"
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.failures == 0
