@@ -212,9 +212,7 @@ def _layout(shape: Tuple[int, ...], axis: int, block_size: Optional[int]) -> _La
 
 def _kernel_input(a: np.ndarray) -> np.ndarray:
     """C-contiguous float32/float64 for the per-channel/per-block kernels (float16 widened exactly)."""
-    if a.dtype == np.float16:
-        return a.astype(np.float32)
-    return np.ascontiguousarray(a)
+    return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float16 else a.dtype)
 
 
 def _rounding(compat: Any, per_tensor: bool) -> int:
@@ -222,7 +220,7 @@ def _rounding(compat: Any, per_tensor: bool) -> int:
         raise ValueError(f"compat must be 'onnx' or 'torch', got {compat!r}")
     if compat == "onnx":
         return _DIVIDE
-    # torch.quantize_per_tensor (FBGEMM) rounds fma(x, 1/s, z); quantize_per_channel rounds x * (1/s), then adds z.
+    # torch.quantize_per_tensor (FBGEMM) rounds fma(x, 1/s, z); quantize_per_channel rounds (x * (1/s)) + z.
     return _FUSED if per_tensor else _MULTIPLY
 
 
@@ -357,9 +355,15 @@ def choose_qparams(
         raise ValueError("arrays of bounds need axis= (per channel) or block_size= (per block)")
     if not per_tensor and lo_a.ndim == 0:
         raise ValueError("axis= and block_size= need arrays of bounds, e.g. from qa.minmax(x, axis=...)")
-    mode = _mode(max(lo_a.ndim, 1), None, axis, block_size, bits, signed, symmetric, include_zero)
-    if mode.axis is not None and mode.block_size is None and lo_a.ndim != 1:
-        raise ValueError(f"per-channel bounds must be 1-D, got shape {lo_a.shape}")
+    if block_size is None and axis is not None:
+        # Per channel: the bounds are 1-D whatever x's rank, so `axis` (x's axis) is kept as given and
+        # resolved against x when quantizing.
+        if lo_a.ndim != 1:
+            raise ValueError(f"per-channel bounds must be 1-D, got shape {lo_a.shape}")
+        axis_kept = _int_option(axis, "axis")
+        mode = _mode(1, None, None, None, bits, signed, symmetric, include_zero)._replace(axis=axis_kept)
+    else:
+        mode = _mode(max(lo_a.ndim, 1), None, axis, block_size, bits, signed, symmetric, include_zero)
     in_double = _is_double(lo) or _is_double(hi)
     if per_tensor:
         scale, zero_point = _core.choose_qparams(float(lo_a), float(hi_a), mode.qmin, mode.qmax, mode.symmetric,

@@ -1,9 +1,9 @@
 // qaffine/quantize.hpp — floats to integer codes: q = clamp(round_half_even(x / s) + z, qmin, qmax).
 //
 // Three roundings of x / s (template parameter `rounding`):
-//   divide    (default, ONNX QuantizeLinear)     y = x / s, a true IEEE division;
-//   multiply  (PyTorch quantize_per_channel)     y = x * r with r = float32(1 / s);
-//   fused     (PyTorch/FBGEMM quantize_per_tensor) q = round(fma(x, r, z)), the zero point added before rounding.
+//   divide    (default, ONNX QuantizeLinear)       q = round(x / s) + z, x / s a true IEEE division;
+//   multiply  (PyTorch quantize_per_channel)       q = round((x * r) + z), r = float32(1 / s), two roundings;
+//   fused     (PyTorch/FBGEMM quantize_per_tensor) q = round(fma(x, r, z)), one rounding.
 // Arithmetic is float32 for float input and float64 for double input; rounding is half to even (the default
 // floating-point environment). The clamp happens on y before the conversion to an integer, so ±Inf and huge
 // values saturate to qmin / qmax and never wrap around. A NaN gives qmin and makes the function return true;
@@ -36,19 +36,40 @@ enum class rounding : int { divide = 0, multiply = 1, fused = 2 };
 /// The value kernels take as `s`: the scale for rounding::divide, float32(1 / scale) otherwise.
 inline float kernel_scale(float scale, rounding r) noexcept { return r == rounding::divide ? scale : 1.0f / scale; }
 
+// Keeps a product from being contracted with the following addition into an FMA (GCC contracts by
+// default in GNU mode, also across intrinsics), so `multiply` rounds twice on every compiler and level.
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(_M_X64))
+#define QAFFINE_OPAQUE_X(v) __asm__("" : "+x"(v))
+#define QAFFINE_OPAQUE_V(v) __asm__("" : "+v"(v))
+#else
+#define QAFFINE_OPAQUE_X(v) ((void)0)
+#define QAFFINE_OPAQUE_V(v) ((void)0)
+#endif
+
 namespace scalar {
+
+template <class T>
+inline T opaque(T v) noexcept {
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(_M_X64))
+    QAFFINE_OPAQUE_X(v);
+#else
+    volatile T t = v;
+    v = t;
+#endif
+    return v;
+}
 
 /// One element: the specification every SIMD level reproduces.
 template <rounding R, class T>
 inline std::int32_t quantize_one(T v, T s, std::int32_t z, std::int32_t qmin, std::int32_t qmax) noexcept {
-    if (R == rounding::fused) {
-        T y = std::fma(v, s, static_cast<T>(z));
+    if (R != rounding::divide) {  // the zero point is added before rounding
+        T y = R == rounding::fused ? std::fma(v, s, static_cast<T>(z)) : opaque(v * s) + static_cast<T>(z);
         const T lo = static_cast<T>(qmin), hi = static_cast<T>(qmax);
         y = y > lo ? y : lo;  // NaN -> lo, as the SIMD max(y, lo) does
         y = y < hi ? y : hi;
         return static_cast<std::int32_t>(std::nearbyint(y));
     }
-    T y = R == rounding::divide ? v / s : v * s;
+    T y = v / s;
     const T lo = static_cast<T>(qmin - z), hi = static_cast<T>(qmax - z);
     y = y > lo ? y : lo;
     y = y < hi ? y : hi;
@@ -89,7 +110,11 @@ template <rounding R>
 QAFFINE_TARGET_AVX2 inline __m256 step(__m256 v, __m256 s, __m256 fz, __m256 lo, __m256 hi) noexcept {
     __m256 y;
     if (R == rounding::divide) y = _mm256_div_ps(v, s);
-    else if (R == rounding::multiply) y = _mm256_mul_ps(v, s);
+    else if (R == rounding::multiply) {
+        y = _mm256_mul_ps(v, s);
+        QAFFINE_OPAQUE_X(y);
+        y = _mm256_add_ps(y, fz);
+    }
     else y = _mm256_fmadd_ps(v, s, fz);
     return _mm256_min_ps(_mm256_max_ps(y, lo), hi);  // max(NaN, lo) = lo, as in the scalar loop
 }
@@ -98,7 +123,11 @@ template <rounding R>
 QAFFINE_TARGET_AVX2 inline __m256d step(__m256d v, __m256d s, __m256d fz, __m256d lo, __m256d hi) noexcept {
     __m256d y;
     if (R == rounding::divide) y = _mm256_div_pd(v, s);
-    else if (R == rounding::multiply) y = _mm256_mul_pd(v, s);
+    else if (R == rounding::multiply) {
+        y = _mm256_mul_pd(v, s);
+        QAFFINE_OPAQUE_X(y);
+        y = _mm256_add_pd(y, fz);
+    }
     else y = _mm256_fmadd_pd(v, s, fz);
     return _mm256_min_pd(_mm256_max_pd(y, lo), hi);
 }
@@ -124,7 +153,7 @@ QAFFINE_TARGET_AVX2 inline void store16(Q* out, __m128i a, __m128i b, __m128i c,
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
                                          std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R == rounding::fused;
+    const bool fused = R != rounding::divide;  // z added before rounding
     const __m256 sv = _mm256_set1_ps(s);
     const __m256 fz = _mm256_set1_ps(static_cast<float>(z));
     const __m256 lo = _mm256_set1_ps(static_cast<float>(fused ? qmin : qmin - z));
@@ -148,7 +177,7 @@ QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float s,
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX2 inline bool quantize(const double* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
                                          std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R == rounding::fused;
+    const bool fused = R != rounding::divide;  // z added before rounding
     const __m256d sv = _mm256_set1_pd(static_cast<double>(s));
     const __m256d fz = _mm256_set1_pd(static_cast<double>(z));
     const __m256d lo = _mm256_set1_pd(static_cast<double>(fused ? qmin : qmin - z));
@@ -172,7 +201,7 @@ QAFFINE_TARGET_AVX2 inline bool quantize(const double* x, std::size_t n, float s
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX2 inline bool quantize_vec(const float* x, std::size_t n, const float* s, const std::int32_t* z,
                                              std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R == rounding::fused;
+    const bool fused = R != rounding::divide;  // z added before rounding
     const __m256i qlo = _mm256_set1_epi32(qmin), qhi = _mm256_set1_epi32(qmax);
     __m256 nan = _mm256_setzero_ps();
     std::size_t i = 0;
@@ -198,7 +227,7 @@ QAFFINE_TARGET_AVX2 inline bool quantize_vec(const float* x, std::size_t n, cons
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX2 inline bool quantize_vec(const double* x, std::size_t n, const float* s, const std::int32_t* z,
                                              std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R == rounding::fused;
+    const bool fused = R != rounding::divide;  // z added before rounding
     const __m128i qlo = _mm_set1_epi32(qmin), qhi = _mm_set1_epi32(qmax);
     __m256d nan = _mm256_setzero_pd();
     std::size_t i = 0;
@@ -229,7 +258,11 @@ template <rounding R>
 QAFFINE_TARGET_AVX512 inline __m512 step(__m512 v, __m512 s, __m512 fz, __m512 lo, __m512 hi) noexcept {
     __m512 y;
     if (R == rounding::divide) y = _mm512_div_ps(v, s);
-    else if (R == rounding::multiply) y = _mm512_mul_ps(v, s);
+    else if (R == rounding::multiply) {
+        y = _mm512_mul_ps(v, s);
+        QAFFINE_OPAQUE_V(y);
+        y = _mm512_add_ps(y, fz);
+    }
     else y = _mm512_fmadd_ps(v, s, fz);
     return _mm512_min_ps(_mm512_max_ps(y, lo), hi);
 }
@@ -238,7 +271,11 @@ template <rounding R>
 QAFFINE_TARGET_AVX512 inline __m512d step(__m512d v, __m512d s, __m512d fz, __m512d lo, __m512d hi) noexcept {
     __m512d y;
     if (R == rounding::divide) y = _mm512_div_pd(v, s);
-    else if (R == rounding::multiply) y = _mm512_mul_pd(v, s);
+    else if (R == rounding::multiply) {
+        y = _mm512_mul_pd(v, s);
+        QAFFINE_OPAQUE_V(y);
+        y = _mm512_add_pd(y, fz);
+    }
     else y = _mm512_fmadd_pd(v, s, fz);
     return _mm512_min_pd(_mm512_max_pd(y, lo), hi);
 }
@@ -252,7 +289,7 @@ inline __mmask16 tail_mask16(std::size_t left) noexcept {
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize(const float* x, std::size_t n, float s, std::int32_t z,
                                            std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R == rounding::fused;
+    const bool fused = R != rounding::divide;  // z added before rounding
     const __m512 sv = _mm512_set1_ps(s);
     const __m512 fz = _mm512_set1_ps(static_cast<float>(z));
     const __m512 lo = _mm512_set1_ps(static_cast<float>(fused ? qmin : qmin - z));
@@ -281,7 +318,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize(const float* x, std::size_t n, float 
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize(const double* x, std::size_t n, float s, std::int32_t z,
                                            std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R == rounding::fused;
+    const bool fused = R != rounding::divide;  // z added before rounding
     const __m512d sv = _mm512_set1_pd(static_cast<double>(s));
     const __m512d fz = _mm512_set1_pd(static_cast<double>(z));
     const __m512d lo = _mm512_set1_pd(static_cast<double>(fused ? qmin : qmin - z));
@@ -306,7 +343,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize(const double* x, std::size_t n, float
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize_vec(const float* x, std::size_t n, const float* s, const std::int32_t* z,
                                                std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R == rounding::fused;
+    const bool fused = R != rounding::divide;  // z added before rounding
     const __m512i qlo = _mm512_set1_epi32(qmin), qhi = _mm512_set1_epi32(qmax);
     const __m512 one = _mm512_set1_ps(1.0f);
     __mmask16 nan = 0;
@@ -329,7 +366,7 @@ template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize_vec(const double* x, std::size_t n, const float* s,
                                                const std::int32_t* z, std::int32_t qmin, std::int32_t qmax,
                                                Q* out) noexcept {
-    const bool fused = R == rounding::fused;
+    const bool fused = R != rounding::divide;  // z added before rounding
     const __m256i qlo = _mm256_set1_epi32(qmin), qhi = _mm256_set1_epi32(qmax);
     __mmask8 nan = 0;
     std::size_t i = 0;
