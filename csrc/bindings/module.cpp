@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -39,9 +40,13 @@ fkind float_kind(const py::array& a) {
 }
 
 void check_native(const py::array& a) {
-    const char order = a.dtype().byteorder();
-    if (order == '>' || order == '<')  // '=' or '|' are native
-        throw py::type_error("array must be in native byte order");
+    // '=' and '|' are native; an explicit '<' or '>' is native when it names this machine's order
+    // (Zarr, for one, hands out explicitly little-endian arrays).
+    const std::uint16_t probe = 1;
+    unsigned char first = 0;
+    std::memcpy(&first, &probe, 1);
+    const char foreign = first == 1 ? '>' : '<';
+    if (a.dtype().byteorder() == foreign) throw py::type_error("array must be in native byte order");
 }
 
 // Codes are uint8 or int8; returns the pointer and whether they are signed.

@@ -25,22 +25,29 @@ from ._api import (
     set_num_threads,
     simd_level,
 )
+from ._io import load, save
 from ._params import QParams
+from ._report import QuantizationError, error, plot
 from ._paths import get_cmake_dir, get_include
 
 __version__ = "0.1.0"
 
 __all__ = [
     "QParams",
+    "QuantizationError",
     "QuantizedArray",
     "__version__",
     "choose_qparams",
     "dequantize",
+    "error",
     "get_num_threads",
     "get_cmake_dir",
     "get_include",
+    "load",
     "minmax",
+    "plot",
     "quantize",
+    "save",
     "set_num_threads",
     "simd_level",
 ]

@@ -3,8 +3,13 @@
     python -m qaffine --includedir    # the directory holding qaffine/qaffine.hpp (for -I)
     python -m qaffine --cmakedir      # the directory holding qaffineConfig.cmake (for -Dqaffine_DIR=)
     python -m qaffine --version
+    python -m qaffine demo            # the "How to quantize" notebook end to end, writes quantization.png
+    python -m qaffine quantize IN.npy -o OUT.npz [--axis K | --block-size B] [--bits N] [--signed] ...
+    python -m qaffine dequantize OUT.npz -o BACK.npy
+    python -m qaffine info OUT.npz
 
-With no arguments it prints the help and exits with status 0.
+The ``qaffine`` console script is the same command. With no arguments it prints the help and exits with
+status 0. The subcommands are documented in ``qaffine._cli`` and by ``python -m qaffine COMMAND --help``.
 
 >>> import contextlib, io, qaffine as qa
 >>> from qaffine.__main__ import main
@@ -21,6 +26,7 @@ import sys
 from typing import Optional, Sequence
 
 from . import __version__
+from ._cli import add_subcommands
 from ._paths import get_cmake_dir, get_include
 
 __all__ = ["build_parser", "main"]
@@ -49,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the directory of the CMake package (qaffineConfig.cmake), "
              "for -Dqaffine_DIR= or CMAKE_PREFIX_PATH",
     )
+    add_subcommands(parser)
     return parser
 
 

@@ -171,9 +171,9 @@ def _mode(
             _bool_option(value, name)
     if params is not None:
         p_axis = None if params.axis is None else _norm_axis(params.axis, ndim)
-        given = {"axis": axis, "block_size": block_size, "bits": bits, "signed": signed, "symmetric": symmetric,
+        given: dict[str, Any] = {"axis": axis, "block_size": block_size, "bits": bits, "signed": signed, "symmetric": symmetric,
                  "include_zero": include_zero}
-        held = {"axis": p_axis, "block_size": params.block_size, "bits": params.bits, "signed": params.signed,
+        held: dict[str, Any] = {"axis": p_axis, "block_size": params.block_size, "bits": params.bits, "signed": params.signed,
                 "symmetric": params.symmetric, "include_zero": params.include_zero}
         for key, value in given.items():
             if value is not None and value != held[key]:
@@ -472,7 +472,7 @@ class QuantizedArray:
             return self._values
         return _packing.unpack(self._values, self._params.bits, self._params.signed, self.shape)
 
-    def dequantize(self, dtype: npt.DTypeLike = None, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def dequantize(self, dtype: Optional[npt.DTypeLike] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
         """``scale * (codes - zero_point)``; see :func:`qaffine.dequantize`."""
         return dequantize(self, dtype=dtype, out=out)
 
@@ -604,7 +604,7 @@ def dequantize(
     q: Union[QuantizedArray, npt.ArrayLike],
     params: Optional[QParams] = None,
     *,
-    dtype: npt.DTypeLike = None,
+    dtype: Optional[npt.DTypeLike] = None,
     out: Optional[np.ndarray] = None,
 ) -> np.ndarray:
     """Codes back to floats: ``scale * (q - zero_point)``, as ONNX ``DequantizeLinear``.

@@ -75,6 +75,25 @@ def _umask() -> int:
     return mask
 
 
+class _Interrupts:
+    """Signals that arrive while a temporary file is being created are raised just afterwards (see
+    :func:`interrupt`), so that the file's name is known to the cleanup when they are."""
+
+    creating = 0
+    pending: Optional[BaseException] = None
+
+
+def interrupt(exc: BaseException) -> None:
+    """Raises ``exc`` now, or, while :func:`atomic_output` creates its temporary file, just after.
+
+    The command line's SIGINT/SIGTERM handlers call this instead of raising directly.
+    """
+    if _Interrupts.creating:
+        _Interrupts.pending = exc
+        return
+    raise exc
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike) -> Iterator[str]:
     """Yields a temporary path in ``path``'s folder; renamed to ``path`` on success, removed on any error.
@@ -85,9 +104,16 @@ def atomic_output(path: PathLike) -> Iterator[str]:
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise FileNotFoundError(2, "the folder does not exist", folder)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".part")
-    os.close(fd)
+    _Interrupts.creating += 1
     try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(target) + ".", suffix=".part")
+    finally:
+        _Interrupts.creating -= 1
+    try:
+        os.close(fd)
+        pending, _Interrupts.pending = _Interrupts.pending, None
+        if pending is not None:
+            raise pending
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
@@ -225,12 +251,17 @@ class Header:
         return f"{where}, {self.bits}-bit {kind}{packed}, {scheme}, {zero}"
 
     def params(self, scale: npt.ArrayLike, zero_point: npt.ArrayLike) -> QParams:
+        if self.axis is None:  # per tensor: a float32 scalar and an int
+            s, z = np.asarray(scale), np.asarray(zero_point)
+            if s.shape != () or z.shape != () or z.dtype.kind not in "iu":
+                raise ValueError("per-tensor parameters must be single values, zero_point an integer")
+            scale, zero_point = np.float32(s[()]), int(z[()])
         return QParams(scale, zero_point, self.qmin, self.qmax, axis=self.axis, block_size=self.block_size,
                        bits=self.bits, signed=self.signed, symmetric=self.symmetric,
                        include_zero=self.include_zero)
 
     @classmethod
-    def of(cls, q: QuantizedArray, source_dtype: npt.DTypeLike = None) -> "Header":
+    def of(cls, q: QuantizedArray, source_dtype: Optional[npt.DTypeLike] = None) -> "Header":
         p = q.params
         axis = None if p.axis is None else p.axis % max(len(q.shape), 1)
         return cls(q.shape, axis, p.block_size, p.bits, p.qmin, p.qmax, p.signed, p.symmetric, p.include_zero,
@@ -341,7 +372,7 @@ def save(path: PathLike, q: QuantizedArray) -> None:
     ...     sorted(f.files)[:5]
     ['axis', 'bits', 'block_size', 'codes', 'include_zero']
     >>> qa.load(path).codes()
-    array([ 1,  7, -6,  5], dtype=int8)
+    array([-2,  7, -8,  5], dtype=int8)
     """
     if not isinstance(q, QuantizedArray):
         raise TypeError(f"q must be a qaffine.QuantizedArray, got {type(q).__name__}")
@@ -349,7 +380,7 @@ def save(path: PathLike, q: QuantizedArray) -> None:
     p = q.params
     with atomic_output(path) as tmp, NpzWriter(tmp) as w:
         w.fields(h)
-        w.array("codes", np.ascontiguousarray(q.values))
+        w.array("codes", q.values)
         w.array("scale", np.asarray(p.scale, dtype=np.float32))
         w.array("zero_point", np.asarray(p.zero_point, dtype=np.int32))
 
@@ -384,7 +415,7 @@ def load(path: PathLike) -> QuantizedArray:
                 arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
     try:
         params = h.params(arrays["scale"], arrays["zero_point"])
-        codes = np.ascontiguousarray(arrays["codes"]).astype(arrays["codes"].dtype.newbyteorder("="), copy=False)
+        codes = np.asarray(arrays["codes"], dtype=arrays["codes"].dtype.newbyteorder("="), order="C")
         if h.packed:
             return QuantizedArray(codes, params, shape=h.shape, packed=True)
         return QuantizedArray(codes, params)

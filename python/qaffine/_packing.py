@@ -48,5 +48,7 @@ def unpack(packed: np.ndarray, bits: int, signed: bool, shape: tuple[int, ...]) 
     if signed:
         wide = codes.astype(np.int16)
         wide[wide >= (1 << (w - 1))] -= 1 << w
-        return wide.astype(np.int8).reshape(shape)
-    return codes.reshape(shape).copy()
+        signed_codes: np.ndarray = wide.astype(np.int8).reshape(shape)
+        return signed_codes
+    unsigned_codes: np.ndarray = codes.reshape(shape).copy()
+    return unsigned_codes

@@ -75,9 +75,15 @@ def _as_zero_point(zero_point: Any, shape: Tuple[int, ...]) -> Union[int, np.nda
         raise ValueError("zero_point must hold integers")
     if np.any(np.abs(as_float) > _MAX_ABS_ZERO_POINT):
         raise ValueError("|zero_point| must be <= 2**23")
-    z = np.ascontiguousarray(arr, dtype=np.int32)
-    z.setflags(write=False)
-    return z
+    zs = np.ascontiguousarray(arr, dtype=np.int32)
+    zs.setflags(write=False)
+    return zs
+
+
+def _rebuild(scale: Any, zero_point: Any, qmin: int, qmax: int, axis: Optional[int], block_size: Optional[int],
+             bits: int, signed: bool, symmetric: bool, include_zero: bool) -> "QParams":
+    return QParams(scale, zero_point, qmin, qmax, axis=axis, block_size=block_size, bits=bits, signed=signed,
+                   symmetric=symmetric, include_zero=include_zero)
 
 
 class QParams:
@@ -102,6 +108,16 @@ class QParams:
 
     __slots__ = ("_scale", "_zero_point", "_qmin", "_qmax", "_axis", "_block_size", "_bits", "_signed",
                  "_symmetric", "_include_zero")
+    _scale: Any
+    _zero_point: Any
+    _qmin: int
+    _qmax: int
+    _axis: Optional[int]
+    _block_size: Optional[int]
+    _bits: int
+    _signed: bool
+    _symmetric: bool
+    _include_zero: bool
 
     def __init__(
         self,
@@ -160,6 +176,12 @@ class QParams:
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("QParams is immutable")
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Pickle through the validating constructor (the immutable __setattr__ rules out slot restoring), so
+        # parameters travel to worker processes (Dask, multiprocessing) unchanged.
+        return (_rebuild, (self._scale, self._zero_point, self._qmin, self._qmax, self._axis, self._block_size,
+                           self._bits, self._signed, self._symmetric, self._include_zero))
 
     @classmethod
     def _per_tensor_u8(cls, scale: float, zero_point: int) -> "QParams":

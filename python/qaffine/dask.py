@@ -1,0 +1,641 @@
+"""Quantize arrays larger than one machine: :mod:`dask.array` in, codes out, Zarr on disk.
+
+``pip install "qaffine[dask]"`` (and ``"qaffine[zarr]"`` for :func:`to_zarr` / :func:`from_zarr`).
+Every chunk is quantized by the same kernels as :func:`qaffine.quantize`, and the results are the
+in-memory ones, byte for byte:
+
+* **per tensor / per axis** (``axis=k``): one pass computes the range — ``qa.minmax`` per chunk, a tree
+  reduction of the ``(lo, hi)`` pairs — then ``qa.choose_qparams`` runs on the client and a second pass
+  (``map_blocks``, lazy) writes the codes. The parameters are therefore *computed* (a :class:`qaffine.QParams`
+  in ``.params``) when :func:`quantize` returns; the codes are not.
+* **per block** (``block_size=B`` along ``axis``): one pass, lazy: each chunk yields its codes and the
+  parameters of its blocks, so chunk boundaries along ``axis`` must be multiples of ``B``
+  (rechunk with ``a.rechunk({axis: k * B})``). ``.scale`` and ``.zero_point`` are dask arrays; compute
+  them together with the codes (``.compute()``, :func:`to_zarr`, ``dask.compute``) to read the data once.
+* **static** (``params=``): one lazy pass, like ``qa.quantize(x, params)``.
+
+NaN raises the ``ValueError`` of :func:`qaffine.quantize`, naming the index in the whole array.
+
+>>> import dask.array as da, numpy as np, qaffine as qa, qaffine.dask as qd
+>>> x = np.linspace(-1, 3, 12, dtype=np.float32).reshape(3, 4)
+>>> q = qd.quantize(da.from_array(x, chunks=(1, 2)))
+>>> q.params == qa.quantize(x).params, bool((q.values.compute() == qa.quantize(x).values).all())
+(True, True)
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+try:
+    import dask as _dask
+    import dask.array as _dask_array
+except ImportError as exc:
+    raise ImportError(
+        'qaffine.dask needs dask (dask.array); install it with: pip install "qaffine[dask]"'
+    ) from exc
+
+from . import _api
+from ._api import QuantizedArray
+from ._params import QParams
+
+__all__ = ["DaskQuantizedArray", "dequantize", "from_zarr", "quantize", "to_zarr"]
+
+# Dask's API is untyped: it is used through these names, and a dask.array.Array is annotated _DaskArray.
+dask: Any = _dask
+da: Any = _dask_array
+_DaskArray = Any
+_Mode = _api._Mode
+_SPLIT_EVERY = 8  # partial (lo, hi) results combined per reduction task
+_FORMAT = 1  # version of the Zarr layout written by to_zarr
+
+
+# --------------------------------------------------------------------------------------------- messages
+def _at(index: Tuple[int, ...]) -> str:
+    """' at index ...' as qaffine words it (an int for 1-D, a tuple above, nothing for 0-D)."""
+    if not index:
+        return ""
+    if len(index) == 1:
+        return f" at index {index[0]}"
+    return f" at index {tuple(index)}"
+
+
+def _nan_message(index: Tuple[int, ...]) -> str:
+    return f"x contains NaN{_at(index)}; drop or replace NaNs before quantizing"
+
+
+def _inf_message(index: Tuple[int, ...]) -> str:
+    return (
+        f"x contains an infinite value{_at(index)}; dynamic quantization needs a finite range: "
+        "clip the data, or pass params= for static quantization (which saturates infinities)"
+    )
+
+
+def _first(mask: np.ndarray, offset: Sequence[int]) -> Tuple[int, ...]:
+    """Global index (chunk offset + local position) of the first True of mask in C order."""
+    if mask.ndim == 0:
+        return ()
+    local = np.unravel_index(int(np.argmax(mask)), mask.shape)
+    return tuple(int(o) + int(i) for o, i in zip(offset, local))
+
+
+def _offset(block_info: Optional[Dict[Any, Any]], ndim: int) -> Tuple[int, ...]:
+    if not block_info or 0 not in block_info:
+        return (0,) * ndim
+    return tuple(int(start) for start, _ in block_info[0]["array-location"])
+
+
+def _raise_bad_values(x: np.ndarray, offset: Sequence[int], dynamic: bool) -> None:
+    """Re-raises qaffine's NaN (and, for dynamic mode, infinity) error with the index in the whole array."""
+    nan = np.isnan(x)
+    if nan.any():
+        raise ValueError(_nan_message(_first(nan, offset)))
+    if dynamic:
+        inf = np.isinf(x)
+        if inf.any():
+            raise ValueError(_inf_message(_first(inf, offset)))
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _as_dask_float(a: Any) -> _DaskArray:
+    if not isinstance(a, da.Array):
+        raise TypeError(
+            f"qaffine.dask works on dask arrays, got {type(a).__name__}; wrap it first, e.g. "
+            "dask.array.from_array(x, chunks=...) or dask.array.from_zarr(url); for in-memory data use qaffine.quantize"
+        )
+    if a.dtype.kind != "f" or a.dtype.newbyteorder("=") not in _api._FLOAT_DTYPES:
+        raise TypeError(
+            f"x must hold float16, float32 or float64 values, got dtype {a.dtype}; "
+            "convert it first, e.g. x.astype(np.float32)"
+        )
+    if any(np.isnan(c) for c in a.shape):
+        raise ValueError("x has unknown chunk sizes; call x.compute_chunk_sizes() first")
+    return a
+
+
+def _code_dtype(mode: _Mode) -> np.dtype:
+    return np.dtype(np.int8 if mode.signed else np.uint8)
+
+
+def _meta(ndim: int, dtype: Any) -> np.ndarray:
+    return np.empty((0,) * ndim, dtype=dtype)
+
+
+def _qparams(mode: _Mode, scale: Any, zero_point: Any) -> QParams:
+    return QParams(scale, zero_point, mode.qmin, mode.qmax, axis=mode.axis, block_size=mode.block_size,
+                   bits=mode.bits, signed=mode.signed, symmetric=mode.symmetric, include_zero=mode.include_zero)
+
+
+def _params_chunks(chunks: Tuple[Tuple[int, ...], ...], axis: int, block_size: int) -> Tuple[Tuple[int, ...], ...]:
+    along = tuple(-(-c // block_size) for c in chunks[axis])
+    return chunks[:axis] + (along,) + chunks[axis + 1:]
+
+
+def _check_block_chunks(a: _DaskArray, axis: int, block_size: int) -> None:
+    """Per-block modes need every chunk boundary along axis on a block boundary."""
+    chunks = a.chunks[axis]
+    if all(c % block_size == 0 for c in chunks[:-1]):
+        return
+    k = max(1, round(max(chunks) / block_size))
+    raise ValueError(
+        f"per-block quantization with block_size={block_size} needs chunks along axis {axis} that are multiples "
+        f"of {block_size} (the last one may be shorter), got chunks {chunks}; rechunk first, e.g. "
+        f"a.rechunk({{{axis}: {k * block_size}}})"
+    )
+
+
+# ------------------------------------------------------------------------------------- chunk functions
+def _native(x: np.ndarray) -> np.ndarray:
+    """The same data with a '=' dtype: Zarr 3 hands out chunks typed '<f4', which qaffine's kernels refuse."""
+    if x.dtype.byteorder in "<>" and x.dtype.isnative:
+        return x.view(x.dtype.newbyteorder("="))
+    return x
+
+
+def _quantize_block(x: np.ndarray, scale: Any, zero_point: Any, *, mode: _Mode, compat: str,
+                    block_info: Optional[Dict[Any, Any]] = None) -> np.ndarray:
+    """Static codes of one chunk; scale/zero_point are this chunk's parameters."""
+    if mode.block_size is None and mode.axis is not None:
+        scale, zero_point = np.reshape(scale, -1), np.reshape(zero_point, -1)
+    x = _native(x)
+    try:
+        return _api.quantize(x, _qparams(mode, scale, zero_point), compat=compat).values
+    except ValueError:
+        _raise_bad_values(x, _offset(block_info, x.ndim), dynamic=False)
+        raise
+
+
+def _quantize_block_dynamic(x: np.ndarray, *, mode: _Mode, compat: str,
+                            block_info: Optional[Dict[Any, Any]] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-block codes and parameters of one chunk (its boundaries along the axis are block boundaries)."""
+    assert mode.axis is not None and mode.block_size is not None
+    if x.size == 0:
+        pshape = _api._layout(x.shape, mode.axis, mode.block_size).params_shape
+        return (np.empty(x.shape, _code_dtype(mode)), np.empty(pshape, np.float32), np.empty(pshape, np.int32))
+    x = _native(x)
+    try:
+        q = _api.quantize(x, axis=mode.axis, block_size=mode.block_size, bits=mode.bits, signed=mode.signed,
+                          symmetric=mode.symmetric, include_zero=mode.include_zero, compat=compat)
+    except ValueError:
+        _raise_bad_values(x, _offset(block_info, x.ndim), dynamic=True)
+        raise
+    return q.values, np.asarray(q.scale), np.asarray(q.zero_point)
+
+
+def _dequantize_block(q: np.ndarray, scale: Any, zero_point: Any, *, mode: _Mode, out_dtype: np.dtype) -> np.ndarray:
+    if mode.block_size is None and mode.axis is not None:
+        scale, zero_point = np.reshape(scale, -1), np.reshape(zero_point, -1)
+    return _api.dequantize(_native(q), _qparams(mode, scale, zero_point), dtype=out_dtype)
+
+
+# ----------------------------------------------------------------------------- the range: one pass, a tree
+# A partial result: {"lo": {start: lo}, "hi": {start: hi}, "nan": index | None, "inf": index | None}, where
+# start is the chunk's offset along the axis (0 per tensor) and index the first NaN / Inf seen, globally.
+def _block_stats(x: np.ndarray, offset: Tuple[int, ...], axis: Optional[int]) -> Dict[str, Any]:
+    part: Dict[str, Any] = {"lo": {}, "hi": {}, "nan": None, "inf": None}
+    if x.size == 0:
+        return part
+    x = _native(x)
+    try:
+        lo, hi = _api.minmax(x, axis=axis)
+    except ValueError:
+        nan = np.isnan(x)
+        if not nan.any():
+            raise
+        part["nan"] = _first(nan, offset)
+        return part
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        part["inf"] = _first(np.isinf(x), offset)
+    key = 0 if axis is None else offset[axis]
+    part["lo"][key], part["hi"][key] = lo, hi
+    return part
+
+
+def _first_index(a: Optional[Tuple[int, ...]], b: Optional[Tuple[int, ...]]) -> Optional[Tuple[int, ...]]:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)  # tuples compare in C order
+
+
+def _combine_stats(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"lo": {}, "hi": {}, "nan": None, "inf": None}
+    for part in parts:
+        for field, pick in (("lo", np.minimum), ("hi", np.maximum)):
+            acc = out[field]
+            for key, value in part[field].items():
+                acc[key] = value if key not in acc else pick(acc[key], value)
+        out["nan"] = _first_index(out["nan"], part["nan"])
+        out["inf"] = _first_index(out["inf"], part["inf"])
+    return out
+
+
+def _range(a: _DaskArray, axis: Optional[int]) -> Tuple[Any, Any]:
+    """``qa.minmax(a, axis=axis)`` of the whole dask array, computed on its scheduler (one pass)."""
+    starts = [np.concatenate([[0], np.cumsum(c[:-1])]).astype(int) if c else [0] for c in a.chunks]
+    blocks = a.to_delayed().ravel()
+    offsets = itertools.product(*starts)
+    parts = [dask.delayed(_block_stats, pure=True)(b, tuple(int(o) for o in off), axis)
+             for b, off in zip(blocks, offsets)]
+    while len(parts) > 1:
+        parts = [dask.delayed(_combine_stats, pure=True)(parts[i:i + _SPLIT_EVERY])
+                 for i in range(0, len(parts), _SPLIT_EVERY)]
+    (stats,) = dask.compute(parts[0])
+    if stats["nan"] is not None:
+        raise ValueError(_nan_message(stats["nan"]))
+    if stats["inf"] is not None:
+        raise ValueError(_inf_message(stats["inf"]))
+    t = a.dtype.type
+    if axis is None:
+        return t(stats["lo"][0]), t(stats["hi"][0])
+    keys = sorted(stats["lo"])
+    return (np.concatenate([stats["lo"][k] for k in keys]).astype(a.dtype),
+            np.concatenate([stats["hi"][k] for k in keys]).astype(a.dtype))
+
+
+# ---------------------------------------------------------------------------------------- parameters
+def _params_args(mode: _Mode, scale: Any, zero_point: Any, chunks: Tuple[Tuple[int, ...], ...]) -> Tuple[Any, Any]:
+    """scale and zero point as map_blocks arguments lined up with arrays of these chunks."""
+    if mode.axis is None:
+        return scale, zero_point
+    ndim = len(chunks)
+    if mode.block_size is None:  # per axis: (1, ..., n, ..., 1), broadcast over the other axes' blocks
+        shape = tuple(len(scale) if i == mode.axis else 1 for i in range(ndim))
+        pchunks = tuple(chunks[i] if i == mode.axis else (1,) for i in range(ndim))
+    else:
+        pchunks = _params_chunks(chunks, mode.axis, mode.block_size)
+        shape = tuple(sum(c) for c in pchunks)
+    out = []
+    for value in (scale, zero_point):
+        if isinstance(value, da.Array):
+            value = value.reshape(shape)
+            if value.chunks != pchunks:
+                value = value.rechunk(pchunks)
+        else:
+            value = da.from_array(np.reshape(value, shape), chunks=pchunks)
+        out.append(value)
+    return out[0], out[1]
+
+
+def _map_with_params(func: Any, x: _DaskArray, mode: _Mode, scale: Any, zero_point: Any, dtype: np.dtype,
+                     **kwargs: Any) -> _DaskArray:
+    s, z = _params_args(mode, scale, zero_point, x.chunks)
+    if mode.axis is None:
+        return x.map_blocks(func, scale=s, zero_point=z, mode=mode, dtype=dtype, meta=_meta(x.ndim, dtype),
+                            **kwargs)
+    return da.map_blocks(func, x, s, z, mode=mode, dtype=dtype, chunks=x.chunks, meta=_meta(x.ndim, dtype),
+                         **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- result
+class DaskQuantizedArray:
+    """Codes as a dask array plus their parameters: what :func:`qaffine.dask.quantize` returns.
+
+    ``values`` is a lazy dask array of codes (``uint8``, ``int8`` if signed) chunked like the input.
+    Per tensor and per axis, ``params`` is a :class:`qaffine.QParams` (computed by ``quantize``), and
+    ``scale`` / ``zero_point`` are its NumPy values. Per block they are lazy: ``scale`` (``float32``) and
+    ``zero_point`` (``int32``) are dask arrays computed in the same tasks as the codes, and ``params``
+    raises; ``compute()`` gives an in-memory :class:`qaffine.QuantizedArray` in one pass.
+    """
+
+    __slots__ = ("_mode", "_scale", "_values", "_zero_point")
+
+    def __init__(self, values: _DaskArray, mode: _Mode, scale: Any, zero_point: Any) -> None:
+        self._values = values
+        self._mode = mode
+        self._scale = scale
+        self._zero_point = zero_point
+
+    # -- fields
+    @property
+    def values(self) -> _DaskArray:
+        """The codes, a lazy dask array in the input's shape and chunks."""
+        return self._values
+
+    @property
+    def scale(self) -> Any:
+        """``np.float32`` per tensor, a ``float32`` NumPy array per axis, a dask array per block."""
+        return self._scale
+
+    @property
+    def zero_point(self) -> Any:
+        """``int`` per tensor, an ``int32`` NumPy array per axis, a dask array per block."""
+        return self._zero_point
+
+    @property
+    def params_are_lazy(self) -> bool:
+        """True if scale and zero point are dask arrays (per block), False if they are computed."""
+        return isinstance(self._scale, da.Array) or isinstance(self._zero_point, da.Array)
+
+    @property
+    def params(self) -> QParams:
+        """The :class:`qaffine.QParams`; per block (lazy parameters) use ``compute()`` or ``scale``/``zero_point``."""
+        if self.params_are_lazy:
+            raise ValueError(
+                "per-block parameters are lazy (dask arrays computed with the codes, in one pass): use .scale and "
+                ".zero_point, .compute() for a qaffine.QuantizedArray, or qaffine.dask.to_zarr()"
+            )
+        return _qparams(self._mode, self._scale, self._zero_point)
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return tuple(self._values.shape)
+
+    @property
+    def chunks(self) -> Tuple[Tuple[int, ...], ...]:
+        return tuple(tuple(int(c) for c in cs) for cs in self._values.chunks)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the codes: ``uint8``, or ``int8`` if signed."""
+        return _code_dtype(self._mode)
+
+    @property
+    def axis(self) -> Optional[int]:
+        return self._mode.axis
+
+    @property
+    def block_size(self) -> Optional[int]:
+        return self._mode.block_size
+
+    @property
+    def bits(self) -> int:
+        return self._mode.bits
+
+    @property
+    def signed(self) -> bool:
+        return self._mode.signed
+
+    @property
+    def symmetric(self) -> bool:
+        return self._mode.symmetric
+
+    @property
+    def include_zero(self) -> bool:
+        return self._mode.include_zero
+
+    @property
+    def qmin(self) -> int:
+        return self._mode.qmin
+
+    @property
+    def qmax(self) -> int:
+        return self._mode.qmax
+
+    @property
+    def granularity(self) -> str:
+        """``'tensor'``, ``'channel'`` or ``'block'``."""
+        if self._mode.block_size is not None:
+            return "block"
+        return "tensor" if self._mode.axis is None else "channel"
+
+    # -- operations
+    def dequantize(self, dtype: Any = None) -> _DaskArray:
+        """``scale * (codes - zero_point)`` as a lazy dask array (float32, or float64)."""
+        dt = np.dtype(np.float32) if dtype is None else np.dtype(dtype)
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"dequantize produces float32 or float64, got dtype {dt}")
+        return _map_with_params(_dequantize_block, self._values, self._mode, self._scale, self._zero_point, dt,
+                                out_dtype=dt)
+
+    def compute(self, **kwargs: Any) -> QuantizedArray:
+        """Codes and parameters in memory, in one pass: a :class:`qaffine.QuantizedArray`."""
+        values, scale, zero_point = dask.compute(self._values, self._scale, self._zero_point, **kwargs)
+        if self._mode.axis is None:
+            scale, zero_point = np.float32(scale), int(zero_point)
+        return QuantizedArray(np.asarray(values), _qparams(self._mode, scale, zero_point))
+
+    def persist(self, **kwargs: Any) -> "DaskQuantizedArray":
+        """The same result with codes (and lazy parameters) computed and kept in (cluster) memory."""
+        values, scale, zero_point = dask.persist(self._values, self._scale, self._zero_point, **kwargs)
+        return DaskQuantizedArray(values, self._mode, scale, zero_point)
+
+    def to_zarr(self, url_or_group: Any, **kwargs: Any) -> Any:
+        """:func:`qaffine.dask.to_zarr` (self, url_or_group, ...)."""
+        return to_zarr(self, url_or_group, **kwargs)
+
+    def __repr__(self) -> str:
+        m = self._mode
+        extra = [f"{k}={v!r}" for k, v in (("axis", m.axis), ("block_size", m.block_size)) if v is not None]
+        if m.bits != 8:
+            extra.append(f"bits={m.bits}")
+        if m.signed:
+            extra.append("signed=True")
+        if self.params_are_lazy:
+            params = "params=<lazy>"
+        elif m.axis is None:
+            params = f"scale={float(self._scale)!r}, zero_point={self._zero_point}"
+        else:
+            params = f"scale=<{np.shape(self._scale)}>, zero_point=<{np.shape(self._zero_point)}>"
+        return f"DaskQuantizedArray(shape={self.shape}, chunks={self.chunks}, {', '.join([params] + extra)})"
+
+
+# ------------------------------------------------------------------------------------------------ API
+def quantize(
+    a: _DaskArray,
+    params: Optional[QParams] = None,
+    *,
+    axis: Optional[int] = None,
+    block_size: Optional[int] = None,
+    bits: Optional[int] = None,
+    signed: Optional[bool] = None,
+    symmetric: Optional[bool] = None,
+    include_zero: Optional[bool] = None,
+    compat: str = "onnx",
+) -> DaskQuantizedArray:
+    """:func:`qaffine.quantize` for a :class:`dask.array.Array`, chunk by chunk, with the same bytes.
+
+    The keywords mean what they mean for :func:`qaffine.quantize` (defaults: 8 bits, unsigned,
+    asymmetric, range including 0, ``compat='onnx'``; ``packed`` and ``out`` do not apply). Without ``params``:
+
+    * per tensor (default) or per axis (``axis=k``): the range is reduced over the cluster now (one pass
+      over ``a``), the parameters are chosen on the client, and the codes are a lazy ``map_blocks``
+      (the second pass) — ``result.params`` is a computed :class:`qaffine.QParams`;
+    * per block (``block_size=B``, along ``axis``, default the last): one lazy pass; the chunks along
+      ``axis`` must be multiples of ``B`` (``ValueError`` otherwise, saying how to rechunk), and
+      ``result.scale`` / ``result.zero_point`` are dask arrays.
+
+    With ``params`` (static), the codes are one lazy pass. NaN raises ``ValueError`` with the index of
+    the NaN in ``a`` — when ``quantize`` runs (per tensor / per axis: the first NaN in C order, exactly
+    the in-memory message), otherwise when the codes are computed; so do infinities in dynamic mode.
+    """
+    a = _as_dask_float(a)
+    if params is not None and not isinstance(params, QParams):
+        raise TypeError(
+            f"params must be a qaffine.QParams (e.g. qa.choose_qparams(lo, hi)), got {type(params).__name__}"
+        )
+    mode = _api._mode(a.ndim, params, axis, block_size, bits, signed, symmetric, include_zero)
+    _api._rounding(compat, True)  # validates compat
+    code_dtype = _code_dtype(mode)
+    if mode.block_size is not None:
+        assert mode.axis is not None
+        _check_block_chunks(a, mode.axis, mode.block_size)
+    if params is not None:
+        expected = () if mode.axis is None else _api._layout(a.shape, mode.axis, mode.block_size).params_shape
+        _api._check_params_shape(params, expected)
+        values = _map_with_params(_quantize_block, a, mode, params.scale, params.zero_point, code_dtype,
+                                  compat=compat)
+        return DaskQuantizedArray(values, mode, params.scale, params.zero_point)
+    if a.size == 0:
+        raise ValueError(
+            "cannot quantize an empty array dynamically: its range is undefined; pass params= for static quantization"
+        )
+    if mode.block_size is not None:  # one pass: codes and parameters from the same tasks
+        assert mode.axis is not None
+        pchunks = _params_chunks(a.chunks, mode.axis, mode.block_size)
+        both = a.map_blocks(_quantize_block_dynamic, mode=mode, compat=compat, dtype=object,
+                            meta=_meta(a.ndim, object))
+        values = both.map_blocks(operator.itemgetter(0), dtype=code_dtype, meta=_meta(a.ndim, code_dtype))
+        scale = both.map_blocks(operator.itemgetter(1), chunks=pchunks, dtype=np.float32,
+                                meta=_meta(a.ndim, np.float32))
+        zero_point = both.map_blocks(operator.itemgetter(2), chunks=pchunks, dtype=np.int32,
+                                     meta=_meta(a.ndim, np.int32))
+        return DaskQuantizedArray(values, mode, scale, zero_point)
+    lo, hi = _range(a, mode.axis)  # pass one, computed
+    kw: Dict[str, Any] = dict(bits=mode.bits, signed=mode.signed, symmetric=mode.symmetric,
+                              include_zero=mode.include_zero)
+    if mode.axis is None:
+        p = _api.choose_qparams(lo, hi, **kw)
+    else:
+        p = _api.choose_qparams(lo, hi, axis=0, **kw).replace(axis=mode.axis)
+    values = _map_with_params(_quantize_block, a, mode, p.scale, p.zero_point, code_dtype,  # pass two, lazy
+                              compat=compat)
+    return DaskQuantizedArray(values, mode, p.scale, p.zero_point)
+
+
+def dequantize(q: Union[DaskQuantizedArray, _DaskArray], params: Optional[QParams] = None, *,
+               dtype: Any = None) -> _DaskArray:
+    """Lazy :func:`qaffine.dequantize`: a :class:`DaskQuantizedArray`, or dask codes with ``params``."""
+    if isinstance(q, DaskQuantizedArray):
+        if params is not None:
+            raise TypeError("params is already part of a DaskQuantizedArray; pass one or the other")
+        return q.dequantize(dtype)
+    if not isinstance(q, da.Array):
+        raise TypeError(f"q must be a DaskQuantizedArray or a dask array of codes, got {type(q).__name__}")
+    if not isinstance(params, QParams):
+        raise TypeError("dequantize(codes, params) needs params (a qaffine.QParams)")
+    if q.dtype != params.dtype:
+        raise TypeError(f"codes must have dtype {params.dtype} for these params, got {q.dtype}")
+    mode = _api._mode(q.ndim, params, None, None, None, None, None, None)
+    if mode.block_size is not None:
+        assert mode.axis is not None
+        _check_block_chunks(q, mode.axis, mode.block_size)
+    expected = () if mode.axis is None else _api._layout(q.shape, mode.axis, mode.block_size).params_shape
+    _api._check_params_shape(params, expected)
+    return DaskQuantizedArray(q, mode, params.scale, params.zero_point).dequantize(dtype)
+
+
+# ----------------------------------------------------------------------------------------------- Zarr
+def _import_zarr() -> Any:
+    try:
+        import zarr
+    except ImportError as exc:
+        raise ImportError('qaffine.dask.to_zarr/from_zarr need zarr; install it with: pip install "qaffine[zarr]"') \
+            from exc
+    return zarr
+
+
+def _open_group(zarr: Any, url_or_group: Any, mode: str, storage_options: Optional[Dict[str, Any]]) -> Any:
+    if isinstance(url_or_group, zarr.Group):
+        return url_or_group
+    kwargs = {} if storage_options is None else {"storage_options": storage_options}
+    return zarr.open_group(url_or_group, mode=mode, **kwargs)
+
+
+def _create_array(group: Any, name: str, shape: Tuple[int, ...], chunks: Tuple[int, ...], dtype: Any,
+                  overwrite: bool) -> Any:
+    if hasattr(group, "create_array"):  # zarr 3
+        return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, overwrite=overwrite)
+    return group.create_dataset(name, shape=shape, chunks=chunks, dtype=dtype, overwrite=overwrite)
+
+
+def _zarr_chunks(chunks: Tuple[Tuple[int, ...], ...], what: str) -> Tuple[int, ...]:
+    """Zarr's chunk shape for dask chunks that are regular (all equal but a shorter last one)."""
+    for c in chunks:
+        if len(c) > 1 and (len(set(c[:-1])) > 1 or c[-1] > c[0]):
+            regular = tuple(max(cs) for cs in chunks)
+            raise ValueError(
+                f"{what} has irregular chunks {chunks}; Zarr needs equal chunks (a shorter last one is fine): "
+                f"rechunk the input first, e.g. a.rechunk({regular})"
+            )
+    return tuple(max(1, c[0]) for c in chunks)
+
+
+def to_zarr(result: DaskQuantizedArray, url_or_group: Any, *, overwrite: bool = False, compute: bool = True,
+            storage_options: Optional[Dict[str, Any]] = None) -> Any:
+    """Writes codes and parameters to a Zarr group (a path / URL, or a ``zarr.Group``); ``qaffine[zarr]``.
+
+    The group gets arrays ``codes`` (chunked like ``result.values``), ``scale`` (float32) and
+    ``zero_point`` (int32) — shape ``()`` per tensor, ``(n,)`` per axis, the parameter shape per block —
+    and the mode in the attribute ``"qaffine"`` (granularity, axis, block_size, bits, signed, symmetric,
+    include_zero, qmin, qmax, shape). Codes and lazy per-block parameters are written by the workers in one
+    ``dask.array.store`` (one pass over the input); nothing passes through the client. With
+    ``compute=False`` the delayed store is returned instead. A path that exists raises unless ``overwrite``.
+    """
+    zarr = _import_zarr()
+    if not isinstance(result, DaskQuantizedArray):
+        raise TypeError(f"result must be a qaffine.dask.DaskQuantizedArray, got {type(result).__name__}")
+    group = _open_group(zarr, url_or_group, "w" if overwrite else "w-", storage_options)
+    values = result.values
+    codes = _create_array(group, "codes", result.shape, _zarr_chunks(values.chunks, "the codes array"),
+                          result.dtype, overwrite)
+    sources: List[Any] = [values]
+    targets: List[Any] = [codes]
+    for name, value, dtype in (("scale", result.scale, np.float32), ("zero_point", result.zero_point, np.int32)):
+        shape = tuple(np.shape(value))
+        if isinstance(value, da.Array):
+            target = _create_array(group, name, shape, _zarr_chunks(value.chunks, f"the {name} array"), dtype,
+                                   overwrite)
+            sources.append(value.astype(dtype))
+            targets.append(target)
+        else:
+            target = _create_array(group, name, shape, tuple(max(1, n) for n in shape), dtype, overwrite)
+            target[...] = np.asarray(value, dtype=dtype)
+    m = result._mode
+    group.attrs["qaffine"] = {
+        "format": _FORMAT, "granularity": result.granularity, "axis": m.axis, "block_size": m.block_size,
+        "bits": m.bits, "signed": m.signed, "symmetric": m.symmetric, "include_zero": m.include_zero,
+        "qmin": m.qmin, "qmax": m.qmax, "shape": list(result.shape),
+    }
+    return da.store(sources, targets, lock=False, compute=compute)
+
+
+def from_zarr(url_or_group: Any, *, chunks: Any = None,
+              storage_options: Optional[Dict[str, Any]] = None) -> DaskQuantizedArray:
+    """Reads what :func:`to_zarr` wrote, lazily: codes (and per-block parameters) as dask arrays from Zarr.
+
+    Per tensor and per axis the (small) parameters are read now; ``chunks`` rechunks the codes
+    (per block, keep the chunks along the axis multiples of the block size).
+    """
+    zarr = _import_zarr()
+    group = _open_group(zarr, url_or_group, "r", storage_options)
+    meta = dict(group.attrs.get("qaffine", {}))
+    if meta.get("format") != _FORMAT:
+        raise ValueError(f"{url_or_group!r} is not a group written by qaffine.dask.to_zarr (format {_FORMAT})")
+    mode = _Mode(meta["axis"], meta["block_size"], int(meta["bits"]), bool(meta["signed"]), bool(meta["symmetric"]),
+                 bool(meta["include_zero"]), int(meta["qmin"]), int(meta["qmax"]))
+    values = da.from_zarr(group["codes"], chunks=chunks) if chunks is not None else da.from_zarr(group["codes"])
+    if values.dtype != _code_dtype(mode) or list(values.shape) != list(meta["shape"]):
+        raise ValueError(f"codes of dtype {values.dtype} and shape {values.shape} do not match the attributes {meta}")
+    if mode.block_size is None:
+        scale: Any = np.asarray(group["scale"][...])
+        zero_point: Any = np.asarray(group["zero_point"][...])
+        if mode.axis is None:
+            scale, zero_point = np.float32(scale), int(zero_point)
+        p = _qparams(mode, scale, zero_point)  # validates
+        if mode.axis is not None:
+            _api._check_params_shape(p, (values.shape[mode.axis],))
+        return DaskQuantizedArray(values, mode, p.scale, p.zero_point)
+    assert mode.axis is not None
+    _check_block_chunks(values, mode.axis, mode.block_size)
+    pchunks = _params_chunks(values.chunks, mode.axis, mode.block_size)
+    scale, zero_point = da.from_zarr(group["scale"]), da.from_zarr(group["zero_point"])  # lazy
+    expected = _api._layout(values.shape, mode.axis, mode.block_size).params_shape
+    if scale.shape != expected or zero_point.shape != expected:
+        raise ValueError(f"scale/zero_point of shape {scale.shape} do not match codes of shape {values.shape}")
+    return DaskQuantizedArray(values, mode, scale.rechunk(pchunks), zero_point.rechunk(pchunks))
