@@ -225,8 +225,9 @@ def _rounding(compat: Any, per_tensor: bool) -> int:
 
 
 def _params_of(mode: _Mode, scale: Any, zero_point: Any) -> QParams:
-    return QParams(scale, zero_point, mode.qmin, mode.qmax, axis=mode.axis, block_size=mode.block_size,
-                   bits=mode.bits, signed=mode.signed, symmetric=mode.symmetric, include_zero=mode.include_zero)
+    """QParams for parameters the kernels chose (already valid: no second validation pass)."""
+    return QParams._from_kernel(scale, zero_point, mode.qmin, mode.qmax, mode.axis, mode.block_size, mode.bits,
+                                mode.signed, mode.symmetric, mode.include_zero)
 
 
 def _check_params_shape(p: QParams, expected: Tuple[int, ...]) -> None:

@@ -184,6 +184,24 @@ class QParams:
                            self._bits, self._signed, self._symmetric, self._include_zero))
 
     @classmethod
+    def _from_kernel(cls, scale: Any, zero_point: Any, qmin: int, qmax: int, axis: Optional[int],
+                     block_size: Optional[int], bits: int, signed: bool, symmetric: bool,
+                     include_zero: bool) -> "QParams":
+        """Params the kernels chose (finite scales > 0, |zero point| <= 2**23, mode already checked): no
+        validation pass and no copies; arrays are made read-only."""
+        self = object.__new__(cls)
+        if isinstance(scale, np.ndarray):
+            scale.setflags(write=False)
+            zero_point.setflags(write=False)
+        else:
+            scale, zero_point = np.float32(scale), int(zero_point)
+        for name, value in (("_scale", scale), ("_zero_point", zero_point), ("_qmin", qmin), ("_qmax", qmax),
+                            ("_axis", axis), ("_block_size", block_size), ("_bits", bits), ("_signed", signed),
+                            ("_symmetric", symmetric), ("_include_zero", include_zero)):
+            _set(self, name, value)
+        return self
+
+    @classmethod
     def _per_tensor_u8(cls, scale: float, zero_point: int) -> "QParams":
         """Default-mode per-tensor params from values the kernels produced (already valid): no checks."""
         self = object.__new__(cls)

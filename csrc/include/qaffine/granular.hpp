@@ -191,6 +191,68 @@ inline void dequantize_groups(const Q* q, const layout& g, const float* scale, c
 /// What quantize_dynamic_groups found.
 enum class dynamic_status : int { ok = 0, nan = 1, inf = 2 };
 
+namespace detail {
+
+// One pass over blocks u0..u1 of a last-axis layout with the kernels of one level and rounding fixed at
+// compile time: per block, its range, parameters and codes. Returns a dynamic_status value.
+template <simd_level L, rounding R, class T, class Q>
+int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
+               std::int32_t* zero_point, Q* out) {
+    const std::size_t C = g.channels, nb = g.blocks();
+    for (std::size_t u = u0; u < u1; ++u) {
+        const std::size_t o = u / nb, start = (u % nb) * g.block;
+        const std::size_t len = (C - start) < g.block ? C - start : g.block, at = o * C + start;
+        minmax_result<T> mm;
+#if QAFFINE_X86_SIMD
+        if (L == simd_level::avx512) mm = avx512::minmax(x + at, len);
+        else if (L == simd_level::avx2) mm = avx2::minmax(x + at, len);
+        else mm = scalar::minmax(x + at, len);
+#else
+        mm = scalar::minmax(x + at, len);
+#endif
+        if (mm.has_nan) return static_cast<int>(dynamic_status::nan);
+        if (std::isinf(mm.lo) || std::isinf(mm.hi)) return static_cast<int>(dynamic_status::inf);
+        const qparams p = choose_qparams_checked<T>(mm.lo, mm.hi, sc);
+        scale[u] = p.scale;
+        zero_point[u] = p.zero_point;
+        const float ks = kernel_scale(p.scale, R);
+#if QAFFINE_X86_SIMD
+        if (L == simd_level::avx512) avx512::quantize<R>(x + at, len, ks, p.zero_point, sc.qmin, sc.qmax, out + at);
+        else if (L == simd_level::avx2) avx2::quantize<R>(x + at, len, ks, p.zero_point, sc.qmin, sc.qmax, out + at);
+        else scalar::quantize<R>(x + at, len, ks, p.zero_point, sc.qmin, sc.qmax, out + at);
+#else
+        scalar::quantize<R>(x + at, len, ks, p.zero_point, sc.qmin, sc.qmax, out + at);
+#endif
+    }
+    return 0;
+}
+
+template <class T, class Q>
+using block_pass_fn = int (*)(const T*, const layout&, const scheme&, std::size_t, std::size_t, float*,
+                              std::int32_t*, Q*);
+
+template <simd_level L, class T, class Q>
+block_pass_fn<T, Q> block_runner_for(rounding r) {
+    switch (r) {
+        case rounding::multiply: return &block_pass<L, rounding::multiply, T, Q>;
+        case rounding::fused: return &block_pass<L, rounding::fused, T, Q>;
+        case rounding::divide: break;
+    }
+    return &block_pass<L, rounding::divide, T, Q>;
+}
+
+template <class T, class Q>
+block_pass_fn<T, Q> block_runner(simd_level level, rounding r) {
+    switch (level) {
+        case simd_level::avx512: return block_runner_for<simd_level::avx512, T, Q>(r);
+        case simd_level::avx2: return block_runner_for<simd_level::avx2, T, Q>(r);
+        case simd_level::scalar: break;
+    }
+    return block_runner_for<simd_level::scalar, T, Q>(r);
+}
+
+}  // namespace detail
+
 /// Dynamic quantization of every group: range, parameters (under scheme `sc`) and codes. `scale` and
 /// `zero_point` receive groups() values. On NaN or ±Inf in x it stops and reports it (codes and parameters
 /// then incomplete). Throws what choose_qparams throws.
@@ -198,28 +260,20 @@ template <class T, class Q>
 inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const scheme& sc, rounding r,
                                               float* scale, std::int32_t* zero_point, Q* out,
                                               simd_level level = active_level()) {
-    const std::size_t C = g.channels;
+    validate(sc);
     if (g.block != 0 && g.inner == 1) {
-        // Blocks along the last axis: range, parameters and codes while the block is in L1.
+        // Blocks along the last axis: range, parameters and codes while the block is in L1; the SIMD level
+        // and rounding are resolved once, not per block.
+        const auto run = detail::block_runner<T, Q>(usable_level(level), r);
         const std::size_t nb = g.blocks();
         std::atomic<int> status{0};
         parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
-            for (std::size_t u = u0; u < u1 && status.load(std::memory_order_relaxed) == 0; ++u) {
-                const std::size_t o = u / nb, start = (u % nb) * g.block;
-                const std::size_t len = (C - start) < g.block ? C - start : g.block, at = o * C + start;
-                const minmax_result<T> mm = minmax(x + at, len, level);
-                if (mm.has_nan) {
-                    status.store(static_cast<int>(dynamic_status::nan));
-                } else if (std::isinf(mm.lo) || std::isinf(mm.hi)) {
-                    int expected = 0;  // NaN wins over Inf, as in the serial loop's first report
-                    status.compare_exchange_strong(expected, static_cast<int>(dynamic_status::inf));
-                } else {
-                    const qparams p = choose_qparams<T>(mm.lo, mm.hi, sc);
-                    scale[u] = p.scale;
-                    zero_point[u] = p.zero_point;
-                    quantize_run(r, x + at, len, kernel_scale(p.scale, r), p.zero_point, sc.qmin, sc.qmax,
-                                 out + at, level);
-                }
+            const int st = run(x, g, sc, u0, u1, scale, zero_point, out);
+            if (st == static_cast<int>(dynamic_status::nan)) {
+                status.store(st);
+            } else if (st != 0) {
+                int expected = 0;  // NaN wins over Inf
+                status.compare_exchange_strong(expected, st);
             }
         }, detail::unit_grain(g.block), 1);
         return static_cast<dynamic_status>(status.load());
@@ -231,7 +285,7 @@ inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const
         if (std::isinf(lo[k]) || std::isinf(hi[k])) return dynamic_status::inf;
     std::vector<float> ks(G);
     for (std::size_t k = 0; k < G; ++k) {
-        const qparams p = choose_qparams<T>(lo[k], hi[k], sc);
+        const qparams p = detail::choose_qparams_checked<T>(lo[k], hi[k], sc);
         scale[k] = p.scale;
         zero_point[k] = p.zero_point;
         ks[k] = kernel_scale(p.scale, r);

@@ -114,10 +114,24 @@ inline float scale_from(T range, T levels, double range_exact) {
 
 /// Parameters for values in [lo, hi] under scheme `sc`, in T arithmetic (see the file comment).
 template <class T>
+inline qparams choose_qparams(T lo, T hi, const scheme& sc);
+
+namespace detail {
+/// choose_qparams for finite lo <= hi and a valid scheme, checked by the caller once for many groups.
+template <class T>
+inline qparams choose_qparams_checked(T lo, T hi, const scheme& sc);
+}  // namespace detail
+
+template <class T>
 inline qparams choose_qparams(T lo, T hi, const scheme& sc) {
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "float or double bounds");
     detail::check_bounds(lo, hi, sc.qmin, sc.qmax);
     validate(sc);
+    return detail::choose_qparams_checked(lo, hi, sc);
+}
+
+template <class T>
+inline qparams detail::choose_qparams_checked(T lo, T hi, const scheme& sc) {
     qparams p;
     p.qmin = sc.qmin;
     p.qmax = sc.qmax;
