@@ -14,7 +14,7 @@ SIMD_LEVELS = list(_core.supported_simd_levels())
 
 settings.register_profile("default", deadline=None, max_examples=200)
 settings.register_profile(
-    "ci", deadline=None, max_examples=500, suppress_health_check=[HealthCheck.too_slow]
+    "ci", deadline=None, max_examples=2000, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 

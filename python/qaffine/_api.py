@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
@@ -80,7 +81,8 @@ def _check_out_layout(out: np.ndarray, shape: Tuple[int, ...]) -> None:
         raise ValueError("out must be aligned")
 
 
-def _codes_out(out: Any, a: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+def _codes_out(out: Any, a: np.ndarray, dtype: np.dtype[Any], original: Any = None) -> np.ndarray:
+    """Validates out= (or allocates); `original` is the caller's x when `a` is a converted copy of it."""
     if out is None:
         return np.empty(a.shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
@@ -88,7 +90,7 @@ def _codes_out(out: Any, a: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
     if out.dtype != dtype:
         raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
     _check_out_layout(out, a.shape)
-    if np.may_share_memory(out, a):
+    if np.may_share_memory(out, a) or (isinstance(original, np.ndarray) and np.may_share_memory(out, original)):
         raise ValueError("out overlaps x; pass a separate buffer")
     return out
 
@@ -104,7 +106,8 @@ def _as_bounds(v: Any, name: str) -> np.ndarray:
     arr = np.asarray(v)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # a signaling NaN is reported below, not warned about
+        arr = arr.astype(np.float64)
     if np.isnan(arr).any():
         raise ValueError(f"{name} is NaN{_where(np.isnan(arr))}")
     if np.isinf(arr).any():
@@ -206,8 +209,9 @@ def _layout(shape: Tuple[int, ...], axis: int, block_size: Optional[int]) -> _La
     inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
     if block_size is None:
         return _Layout(outer, channels, inner, 0, (channels,))
-    nb = -(-channels // block_size)
-    return _Layout(outer, channels, inner, block_size, shape[:axis] + (nb,) + shape[axis + 1:])
+    block = min(block_size, max(channels, 1))  # any block_size >= n is one block (even beyond 2**64)
+    nb = -(-channels // block)
+    return _Layout(outer, channels, inner, block, shape[:axis] + (nb,) + shape[axis + 1:])
 
 
 def _kernel_input(a: np.ndarray) -> np.ndarray:
@@ -409,8 +413,13 @@ class QuantizedArray:
                 raise TypeError("packed values must be a 1-D uint8 array")
             if shape is None:
                 raise ValueError("packed values need the logical shape")
-            shape = tuple(int(d) for d in shape)
-            if values.size != _packing.packed_size(int(np.prod(shape, dtype=np.int64)), params.bits):
+            shape = tuple(operator.index(d) for d in shape)
+            if any(d < 0 for d in shape):
+                raise ValueError(f"shape must hold sizes >= 0, got {shape}")
+            count = 1
+            for d in shape:  # Python ints: no wrap-around
+                count *= d
+            if values.size != _packing.packed_size(count, params.bits):
                 raise ValueError(f"{values.size} packed bytes do not hold {shape} {params.bits}-bit codes")
         else:
             if values.dtype != params.dtype:
@@ -562,7 +571,7 @@ def quantize(
             raise ValueError("out= cannot be combined with packed=True; the packed bytes are a new array")
     rounding = _rounding(compat, mode.axis is None)
     dtype = np.dtype(np.int8 if mode.signed else np.uint8)
-    codes = _codes_out(out, a, dtype)
+    codes = _codes_out(out, a, dtype, x)
     if params is None and a.size == 0:
         raise ValueError(
             "cannot quantize an empty array dynamically: its range is undefined; pass params= for static quantization"

@@ -46,9 +46,9 @@ def _as_scale(scale: Any) -> Union[np.float32, np.ndarray]:
     arr = np.asarray(scale)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"scale must hold real numbers, got dtype {arr.dtype}")
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow and (signaling) NaN are reported below
         s = arr.astype(np.float32)
-    bad = ~(np.isfinite(arr.astype(np.float64)) & np.isfinite(s) & (s > 0))
+        bad = ~(np.isfinite(arr.astype(np.float64)) & np.isfinite(s) & (s > 0))
     if bad.any():
         first = arr.reshape(-1)[int(np.argmax(bad.reshape(-1)))]
         raise ValueError(f"scale must be a finite float32 number > 0, got {first!r}")
@@ -70,8 +70,10 @@ def _as_zero_point(zero_point: Any, shape: Tuple[int, ...]) -> Union[int, np.nda
         raise ValueError(f"zero_point has shape {arr.shape}, expected {shape} like scale")
     if arr.dtype.kind == "b" or arr.dtype.kind not in "fiu":
         raise TypeError(f"zero_point must hold integers, got dtype {arr.dtype}")
-    as_float = arr.astype(np.float64)
-    if not np.all(np.isfinite(as_float) & (as_float == np.round(as_float))):
+    with np.errstate(invalid="ignore"):  # a signaling NaN is reported below, not warned about
+        as_float = arr.astype(np.float64)
+        integral = np.isfinite(as_float) & (as_float == np.round(as_float))
+    if not np.all(integral):
         raise ValueError("zero_point must hold integers")
     if np.any(np.abs(as_float) > _MAX_ABS_ZERO_POINT):
         raise ValueError("|zero_point| must be <= 2**23")
