@@ -13,29 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from build_tools import tool
 
 CPP_TESTS = Path(__file__).parent / "cpp"
-
-
-def _tool(module: str, attr: str, name: str) -> str:
-    """The cmake/ninja executable from the PyPI package (test extra), else from PATH."""
-    try:
-        path = Path(getattr(__import__(module), attr)) / name
-        if path.exists():
-            return str(path)
-    except (ImportError, AttributeError):
-        pass
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} not found: install the test extra (pip install '.[test]')")
-    return found
-
 
 def _build_and_run(build_dir: Path, *, sanitize: bool) -> str:
     if shutil.which(os.environ.get("CXX", "c++")) is None:
         pytest.skip("no C++ compiler on this machine")
-    cmake = _tool("cmake", "CMAKE_BIN_DIR", "cmake")
-    ninja = _tool("ninja", "BIN_DIR", "ninja")
+    cmake = tool("cmake")
+    ninja = tool("ninja")
     configure = [
         cmake, "-S", str(CPP_TESTS), "-B", str(build_dir), "-G", "Ninja",
         f"-DCMAKE_MAKE_PROGRAM={ninja}",

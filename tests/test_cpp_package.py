@@ -23,6 +23,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import pytest
+from build_tools import tool
 
 import qaffine as qa
 from qaffine import _paths
@@ -36,19 +37,6 @@ gcc_clang_only = pytest.mark.skipif(sys.platform == "win32", reason="GCC/Clang c
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _tool(module: str, attr: str, name: str) -> str:
-    """The cmake/ninja executable from the PyPI package (test extra), else from PATH."""
-    try:
-        path = Path(getattr(importlib.import_module(module), attr)) / name
-        if path.exists():
-            return str(path)
-    except (ImportError, AttributeError):
-        pass
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} not found: install the test extra (pip install '.[test]')")
-    return found
-
 
 def _cxx() -> str:
     cxx = os.environ.get("CXX", "c++")
@@ -67,13 +55,13 @@ def _run(cmd: List[str], *, ok: bool = True, env: Optional[Dict[str, str]] = Non
 
 def _cmake_configure(src: Path, build: Path, *defs: str) -> None:
     _cxx()
-    cmake = _tool("cmake", "CMAKE_BIN_DIR", "cmake")
-    ninja = _tool("ninja", "BIN_DIR", "ninja")
+    cmake = tool("cmake")
+    ninja = tool("ninja")
     _run([cmake, "-S", src, "-B", build, "-G", "Ninja", f"-DCMAKE_MAKE_PROGRAM={ninja}", *defs])
 
 
 def _cmake_build(build: Path) -> None:
-    _run([_tool("cmake", "CMAKE_BIN_DIR", "cmake"), "--build", build])
+    _run([tool("cmake"), "--build", build])
 
 
 def _cache_value(build: Path, name: str) -> str:
@@ -253,10 +241,10 @@ def test_cmake_build_ctest_install_and_consume(tmp_path: Path, data) -> None:
     build, prefix = tmp_path / "build", tmp_path / "prefix"
     _cmake_configure(ROOT, build, "-DQAFFINE_BUILD_PYTHON=OFF", "-DCMAKE_BUILD_TYPE=Release")
     _cmake_build(build)
-    ctest = _tool("cmake", "CMAKE_BIN_DIR", "ctest")
+    ctest = tool("ctest")
     r = _run([ctest, "--test-dir", build, "--output-on-failure"])
     assert "100% tests passed" in r.stdout
-    _run([_tool("cmake", "CMAKE_BIN_DIR", "cmake"), "--install", build, "--prefix", prefix])
+    _run([tool("cmake"), "--install", build, "--prefix", prefix])
 
     installed = {p.relative_to(prefix).as_posix() for p in prefix.rglob("*") if p.is_file()}
     headers = {f"include/qaffine/{p.name}" for p in (ROOT / "csrc" / "include" / "qaffine").glob("*.hpp")}

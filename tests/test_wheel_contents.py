@@ -6,9 +6,7 @@ with zipfile and checks every file against what the source tree says should be t
 
 from __future__ import annotations
 
-import importlib
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Dict, Set
 
 import pytest
+from build_tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_SRC = ROOT / "python" / "qaffine"
@@ -31,21 +30,6 @@ DIST_INFO = re.compile(r"qaffine-[^/]+\.dist-info/")
 # Nothing from the build or the rest of the repository.
 STRAY = re.compile(r"(^|/)(build|tests?|examples|csrc|bindings|__pycache__|CMakeFiles)(/|$)|"
                    r"\.(cpp|cc|c|h|o|a|pyc|ninja|txt)$|CMakeLists|CMakeCache")
-
-
-def _tool(module: str, attr: str, name: str) -> str:
-    """The cmake/ninja executable from the PyPI package (test extra), else from PATH."""
-    try:
-        path = Path(getattr(importlib.import_module(module), attr)) / name
-        if path.exists():
-            return str(path)
-    except (ImportError, AttributeError):
-        pass
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} not found: install the test extra (pip install '.[test]')")
-    return found
-
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -117,7 +101,7 @@ def test_wheel_cmake_package_is_relocatable_and_found_through_the_entry_point(
         assert str(ROOT) not in text and str(build_dir) not in text and "site-packages" not in text, name
 
     # Unpacked anywhere, the package folder works as qaffine_ROOT (what scikit-build-core passes).
-    cmake, ninja = _tool("cmake", "CMAKE_BIN_DIR", "cmake"), _tool("ninja", "BIN_DIR", "ninja")
+    cmake, ninja = tool("cmake"), tool("ninja")
     site = tmp_path / "somewhere else"
     for name, data in files.items():
         if name.startswith("qaffine/"):
