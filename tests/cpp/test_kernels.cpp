@@ -196,7 +196,11 @@ template <class T>
 void test_ties(std::mt19937_64& rng) {
     std::uniform_real_distribution<double> mant(1.0, 2.0);
     std::uniform_int_distribution<int> expo(-40, 40);
-    std::vector<float> scales = {1.0f, 0.5f, 0.1f, 3.0f, 0x1p-100f, 0x1p100f, 0x1p-101f, 0x1.fffffep-1f};
+    // The bracketed multiplication (quantize.hpp, detail::bracket) is used for 2^-120 <= s <= 2^120 and
+    // |z| < 2^21: scales and zero points on both sides of those limits.
+    std::vector<float> scales = {1.0f, 0.5f, 0.1f, 3.0f, 0x1p-100f, 0x1p100f, 0x1p-101f, 0x1.fffffep-1f,
+                                 0x1p-120f, 0x1.000002p-120f, 0x1.fffffep-121f, 0x1p120f, 0x1.fffffep119f,
+                                 0x1.000002p120f, 0x1p125f, 0x1p127f, 0x1.fffffep127f, 0x1p-126f, 0x1p-140f};
     for (int i = 0; i < 24; ++i) scales.push_back(static_cast<float>(std::ldexp(mant(rng), expo(rng))));
     for (float sc : scales) {
         std::vector<T> x;
@@ -207,13 +211,67 @@ void test_ties(std::mt19937_64& rng) {
         }
         for (double big : {8388607.5, 8388608.5, 16777215.0, 4194303.5, 2097151.5, -8388607.5})
             for (int j = -3; j <= 3; ++j) x.push_back(static_cast<T>((big + j * 0.25) * static_cast<double>(sc)));
-        for (std::int32_t z : {0, 128, -(1 << 23), (1 << 23) - 255}) {
+        for (std::int32_t z : {0, 1, 128, 255, -(1 << 23), (1 << 23) - 255, (1 << 21) - 1, (1 << 21),
+                               -(1 << 21) + 1, -(1 << 21), (1 << 21) - 256}) {
             const qaffine::qparams p{sc, z, 0, 255};
             std::vector<std::uint8_t> ref(x.size()), got(x.size());
             qaffine::scalar::quantize(x.data(), x.size(), sc, z, 0, 255, ref.data());
             for (auto level : levels()) {
                 qaffine::quantize(x.data(), x.size(), p, got.data(), level);
                 check(got == ref, "ties", qaffine::to_string(level), x.size(), static_cast<std::size_t>(z & 0xFFFF));
+            }
+            // int8 codes: the code byte of the bracket is the low byte of a negative difference too.
+            const std::int32_t zs = z - 128;
+            if (zs < -(1 << 23)) continue;
+            const qaffine::qparams ps{sc, zs, -128, 127};
+            std::vector<std::int8_t> ref8(x.size()), got8(x.size());
+            qaffine::scalar::quantize(x.data(), x.size(), sc, zs, -128, 127, ref8.data());
+            for (auto level : levels()) {
+                qaffine::quantize(x.data(), x.size(), ps, got8.data(), level);
+                check(got8 == ref8, "ties int8", qaffine::to_string(level), x.size(),
+                      static_cast<std::size_t>(zs & 0xFFFF));
+            }
+        }
+    }
+}
+
+// Runs of at least detail::stream_min elements take the streaming loop (prefetch, aligned non-temporal
+// stores after an unaligned head): every rounding, both code types, misaligned input and output, NaN,
+// ties and saturation mixed in, and guard bytes on both sides of the output left untouched.
+template <class Q>
+void test_streaming(std::mt19937_64& rng) {
+    const std::size_t n = qaffine::detail::stream_min + 1000 + 37;
+    const std::int32_t qmin = std::numeric_limits<Q>::min(), qmax = std::numeric_limits<Q>::max();
+    const qaffine::qparams p{0.0213f, std::is_signed<Q>::value ? -3 : 125, qmin, qmax};
+    std::vector<float> buf(n + 8);
+    std::normal_distribution<float> normal(0.0f, 1.5f);
+    std::uniform_int_distribution<int> code(-200, 200);
+    std::uniform_int_distribution<std::size_t> pos(0, n + 7);
+    for (std::size_t i = 0; i < buf.size(); ++i)
+        buf[i] = (i % 7 == 3) ? static_cast<float>((code(rng) + 0.5) * static_cast<double>(p.scale)) : normal(rng) * 2.0f;
+    buf[pos(rng)] = std::numeric_limits<float>::infinity();
+    buf[pos(rng)] = -std::numeric_limits<float>::infinity();
+    for (std::size_t in_off : {0u, 3u}) {
+        for (std::size_t out_off : {0u, 1u, 33u}) {
+            for (bool with_nan : {false, true}) {
+                std::vector<float> xs(buf.begin(), buf.end());
+                const std::size_t nan_at = pos(rng) % n;
+                if (with_nan) xs[in_off + nan_at] = std::numeric_limits<float>::quiet_NaN();
+                const float* x = xs.data() + in_off;
+                for (auto r : {qaffine::rounding::divide, qaffine::rounding::multiply, qaffine::rounding::fused}) {
+                    const float ks = qaffine::kernel_scale(p.scale, r);
+                    std::vector<Q> ref(n + 128, Q(0x5A)), got(n + 128, Q(0x5A));
+                    const bool ref_nan = qaffine::quantize_run(r, x, n, ks, p.zero_point, qmin, qmax, ref.data() + out_off,
+                                                               qaffine::simd_level::scalar);
+                    check(ref_nan == with_nan, "scalar streaming NaN report", "scalar", n, nan_at);
+                    for (auto level : levels()) {
+                        std::fill(got.begin(), got.end(), Q(0x5A));
+                        const bool nan = qaffine::quantize_run(r, x, n, ks, p.zero_point, qmin, qmax, got.data() + out_off,
+                                                               level);
+                        check(nan == ref_nan && got == ref, "streaming quantize", qaffine::to_string(level), n,
+                              out_off * 100 + in_off);
+                    }
+                }
             }
         }
     }
@@ -477,6 +535,8 @@ int main() {
     test_dequantize<std::int8_t, float>(rng);
     test_dequantize<std::int8_t, double>(rng);
     test_ties<float>(rng);
+    test_streaming<std::uint8_t>(rng);
+    test_streaming<std::int8_t>(rng);
     test_ties<double>(rng);
     test_vec_kernels<float, std::uint8_t>(rng);
     test_vec_kernels<float, std::int8_t>(rng);

@@ -90,17 +90,26 @@ QAFFINE_TARGET_AVX2 inline minmax_result<float> minmax(const float* x, std::size
     __m256 lo0 = pinf, lo1 = pinf, lo2 = pinf, lo3 = pinf;
     __m256 hi0 = ninf, hi1 = ninf, hi2 = ninf, hi3 = ninf;
     __m256 nan = _mm256_setzero_ps();
+#define QAFFINE_MINMAX_BODY(p)                                                                       \
+    do {                                                                                             \
+        __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps((p) + 8);                                 \
+        __m256 c = _mm256_loadu_ps((p) + 16), d = _mm256_loadu_ps((p) + 24);                         \
+        QAFFINE_KEEP(a); QAFFINE_KEEP(b); QAFFINE_KEEP(c); QAFFINE_KEEP(d);                          \
+        lo0 = _mm256_min_ps(a, lo0); hi0 = _mm256_max_ps(a, hi0);                                    \
+        lo1 = _mm256_min_ps(b, lo1); hi1 = _mm256_max_ps(b, hi1);                                    \
+        lo2 = _mm256_min_ps(c, lo2); hi2 = _mm256_max_ps(c, hi2);                                    \
+        lo3 = _mm256_min_ps(d, lo3); hi3 = _mm256_max_ps(d, hi3);                                    \
+        nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q))); \
+    } while (0)
+    constexpr std::size_t ahead = detail::prefetch_bytes / sizeof(float);
     std::size_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        const __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
-        const __m256 c = _mm256_loadu_ps(x + i + 16), d = _mm256_loadu_ps(x + i + 24);
-        lo0 = _mm256_min_ps(a, lo0); hi0 = _mm256_max_ps(a, hi0);
-        lo1 = _mm256_min_ps(b, lo1); hi1 = _mm256_max_ps(b, hi1);
-        lo2 = _mm256_min_ps(c, lo2); hi2 = _mm256_max_ps(c, hi2);
-        lo3 = _mm256_min_ps(d, lo3); hi3 = _mm256_max_ps(d, hi3);
-        const __m256 un = _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q));
-        nan = _mm256_or_ps(nan, un);
+    for (; i + ahead + 32 <= n; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(x + i + ahead), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(x + i + ahead + 16), _MM_HINT_T0);
+        QAFFINE_MINMAX_BODY(x + i);
     }
+    for (; i + 32 <= n; i += 32) QAFFINE_MINMAX_BODY(x + i);
+#undef QAFFINE_MINMAX_BODY
     for (; i + 8 <= n; i += 8) {
         const __m256 a = _mm256_loadu_ps(x + i);
         lo0 = _mm256_min_ps(a, lo0); hi0 = _mm256_max_ps(a, hi0);
@@ -182,17 +191,27 @@ QAFFINE_TARGET_AVX512 inline minmax_result<float> minmax(const float* x, std::si
     __m512 lo0 = pinf, lo1 = pinf, lo2 = pinf, lo3 = pinf;
     __m512 hi0 = ninf, hi1 = ninf, hi2 = ninf, hi3 = ninf;
     __mmask16 nan = 0;
+#define QAFFINE_MINMAX_BODY(p)                                                                       \
+    do {                                                                                             \
+        __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps((p) + 16);                                \
+        __m512 c = _mm512_loadu_ps((p) + 32), d = _mm512_loadu_ps((p) + 48);                        \
+        QAFFINE_KEEP(a); QAFFINE_KEEP(b); QAFFINE_KEEP(c); QAFFINE_KEEP(d);                          \
+        lo0 = _mm512_min_ps(a, lo0); hi0 = _mm512_max_ps(a, hi0);                                    \
+        lo1 = _mm512_min_ps(b, lo1); hi1 = _mm512_max_ps(b, hi1);                                    \
+        lo2 = _mm512_min_ps(c, lo2); hi2 = _mm512_max_ps(c, hi2);                                    \
+        lo3 = _mm512_min_ps(d, lo3); hi3 = _mm512_max_ps(d, hi3);                                    \
+        nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) |                  \
+                                     _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q));                        \
+    } while (0)
+    constexpr std::size_t ahead = detail::prefetch_bytes / sizeof(float);
     std::size_t i = 0;
-    for (; i + 64 <= n; i += 64) {
-        const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
-        const __m512 c = _mm512_loadu_ps(x + i + 32), d = _mm512_loadu_ps(x + i + 48);
-        lo0 = _mm512_min_ps(a, lo0); hi0 = _mm512_max_ps(a, hi0);
-        lo1 = _mm512_min_ps(b, lo1); hi1 = _mm512_max_ps(b, hi1);
-        lo2 = _mm512_min_ps(c, lo2); hi2 = _mm512_max_ps(c, hi2);
-        lo3 = _mm512_min_ps(d, lo3); hi3 = _mm512_max_ps(d, hi3);
-        nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) |
-                                     _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q));
+    for (; i + ahead + 64 <= n; i += 64) {
+        for (std::size_t k = 0; k < 64; k += 16)
+            _mm_prefetch(reinterpret_cast<const char*>(x + i + ahead + k), _MM_HINT_T0);
+        QAFFINE_MINMAX_BODY(x + i);
     }
+    for (; i + 64 <= n; i += 64) QAFFINE_MINMAX_BODY(x + i);
+#undef QAFFINE_MINMAX_BODY
     for (; i + 16 <= n; i += 16) {
         const __m512 a = _mm512_loadu_ps(x + i);
         lo0 = _mm512_min_ps(a, lo0); hi0 = _mm512_max_ps(a, hi0);
