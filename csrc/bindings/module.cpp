@@ -18,6 +18,7 @@
 
 #include <qaffine/qaffine.hpp>
 
+#include "buffers.hpp"
 #include "strided.hpp"
 
 namespace py = pybind11;
@@ -405,6 +406,30 @@ void py_dequantize_groups(const py::array& codes, std::size_t outer, std::size_t
     }
 }
 
+// A C-contiguous array of `shape` and `dtype` whose memory comes from the buffer cache (large results only:
+// the Python layer asks for it from buffer_cache::min_bytes up).
+py::array cached_empty(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
+    std::size_t bytes = static_cast<std::size_t>(dtype.itemsize());
+    for (py::ssize_t d : shape) {
+        if (d < 0) throw py::value_error("negative dimension");
+        bytes *= static_cast<std::size_t>(d);
+    }
+    auto& cache = qaffine_py::buffer_cache::instance();
+    std::size_t capacity = 0;
+    void* p = cache.acquire(bytes == 0 ? 1 : bytes, capacity);
+    struct owner {
+        void* data;
+        std::size_t capacity;
+    };
+    auto* o = new owner{p, capacity};
+    py::capsule base(o, [](void* v) {
+        auto* own = static_cast<owner*>(v);
+        qaffine_py::buffer_cache::instance().release(own->data, own->capacity);
+        delete own;
+    });
+    return py::array(dtype, shape, p, base);
+}
+
 std::vector<std::string> supported_levels() {
     std::vector<std::string> names;
     for (int l = 0; l <= static_cast<int>(qaffine::max_supported_level()); ++l)
@@ -447,6 +472,15 @@ PYBIND11_MODULE(_core, m) {
           py::arg("inner"), py::arg("block"), py::arg("scale"), py::arg("zero_point"), py::arg("out"),
           "Per-channel/per-block dequantize of C-contiguous codes.");
 
+    m.def("empty", &cached_empty, py::arg("shape"), py::arg("dtype"),
+          "An uninitialised C-contiguous array from the buffer cache (for large results).");
+    m.def(
+        "set_buffer_cache", [](std::size_t bytes) { return qaffine_py::buffer_cache::instance().set_limit(bytes); },
+        py::arg("max_bytes"), "Sets the bytes of dropped large results kept for reuse; returns the previous limit.");
+    m.def(
+        "buffer_cache_held", [] { return qaffine_py::buffer_cache::instance().held(); },
+        "Bytes of dropped large results kept for reuse now.");
+    m.attr("BUFFER_CACHE_MIN_BYTES") = qaffine_py::buffer_cache::min_bytes;
     m.def("get_num_threads", [] { return qaffine::get_num_threads(); }, "Threads a call may use.");
     m.def("set_num_threads", [](std::size_t n) { qaffine::set_num_threads(n); }, py::arg("n"),
           "Sets the threads a call may use; 0 restores the default.");

@@ -22,6 +22,7 @@ from ._api import (
     get_num_threads,
     minmax,
     quantize,
+    set_buffer_cache,
     set_num_threads,
     simd_level,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "plot",
     "quantize",
     "save",
+    "set_buffer_cache",
     "set_num_threads",
     "simd_level",
 ]

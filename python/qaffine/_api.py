@@ -18,6 +18,7 @@ __all__ = [
     "get_num_threads",
     "minmax",
     "quantize",
+    "set_buffer_cache",
     "set_num_threads",
     "simd_level",
 ]
@@ -26,6 +27,8 @@ _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64
 _FAST_DTYPES = frozenset(_FLOAT_DTYPES)  # native byte order only: '>f4' is not equal to these
 _U8 = np.dtype(np.uint8)
 _COMPAT = ("onnx", "torch")
+_BIG = int(_core.BUFFER_CACHE_MIN_BYTES)  # results this large come from the buffer cache
+_core_empty = _core.empty
 # Kernel roundings (csrc/include/qaffine/quantize.hpp): x / s, x * (1/s), fma(x, 1/s, z).
 _DIVIDE, _MULTIPLY, _FUSED = 0, 1, 2
 
@@ -84,7 +87,7 @@ def _check_out_layout(out: np.ndarray, shape: Tuple[int, ...]) -> None:
 def _codes_out(out: Any, a: np.ndarray, dtype: np.dtype[Any], original: Any = None) -> np.ndarray:
     """Validates out= (or allocates); `original` is the caller's x when `a` is a converted copy of it."""
     if out is None:
-        return np.empty(a.shape, dtype=dtype)
+        return _empty(a.shape, dtype, a.size * dtype.itemsize)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray of {dtype}, got {type(out).__name__}")
     if out.dtype != dtype:
@@ -266,6 +269,36 @@ def get_num_threads() -> int:
     True
     """
     return int(_core.get_num_threads())
+
+
+def _empty(shape: Tuple[int, ...], dtype: np.dtype[Any], nbytes: int) -> np.ndarray:
+    """np.empty, from the buffer cache for large results (no page faults when a dropped one is reused)."""
+    return _core_empty(shape, dtype) if nbytes >= _BIG else np.empty(shape, dtype=dtype)
+
+
+def set_buffer_cache(max_bytes: Optional[int]) -> int:
+    """Sets how many bytes of dropped large results qaffine keeps for reuse; returns the previous limit.
+
+    A new multi-megabyte array costs the operating system a page fault and a page of zeros per 4 KiB on
+    first touch, often more than the quantization itself. Results of 4 MiB or more therefore come from a
+    cache of buffers that earlier results no longer use (a buffer returns to it when its last array is
+    garbage-collected). The default limit is 1 GiB (``QAFFINE_BUFFER_CACHE_MB``); a buffer idle for 10 s
+    goes back to the system at the next large allocation. ``0`` turns the cache off and frees what it
+    holds; ``None`` restores 1 GiB. Results never share memory: a buffer is reused only once no array
+    refers to it.
+
+    >>> import qaffine as qa
+    >>> old = qa.set_buffer_cache(0)     # off: every result is a fresh allocation
+    >>> qa.set_buffer_cache(old)
+    0
+    """
+    if max_bytes is None:
+        max_bytes = 1 << 30
+    if isinstance(max_bytes, (bool, np.bool_)) or not isinstance(max_bytes, (int, np.integer)):
+        raise TypeError(f"max_bytes must be a non-negative integer or None, got {max_bytes!r}")
+    if int(max_bytes) < 0:
+        raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+    return int(_core.set_buffer_cache(int(max_bytes)))
 
 
 def set_num_threads(n: Optional[int]) -> None:
@@ -554,7 +587,12 @@ def quantize(
                              and out.flags.writeable and not np.may_share_memory(out, x)))
     ):
         # The common call, qa.quantize(x[, out=]): one kernel call; _core checks out's layout.
-        codes = np.empty(x.shape, dtype=np.uint8) if out is None else out
+        if out is not None:
+            codes = out
+        elif x.size < _BIG:
+            codes = np.empty(x.shape, dtype=_U8)
+        else:
+            codes = _core_empty(x.shape, _U8)
         scale, zero_point, status = _core.quantize_dynamic(x, 0, 255, False, True, _DIVIDE, codes)
         if status == 0:
             return QuantizedArray._trusted(codes, QParams._per_tensor_u8(scale, zero_point))
@@ -648,7 +686,7 @@ def dequantize(
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"dequantize produces float32 or float64, got dtype {dt}")
     if out is None:
-        result = np.empty(codes.shape, dtype=dt)
+        result = _empty(codes.shape, dt, codes.size * dt.itemsize)
     else:
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
