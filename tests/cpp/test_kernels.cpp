@@ -416,6 +416,77 @@ void test_groups(std::mt19937_64& rng) {
     }
 }
 
+// Last-axis blocks of a multiple of 16 floats with channels % block == 0 take the 16-blocks-at-once AVX-512
+// path (granular.hpp, avx512::block16): parameters computed in SIMD lanes must equal choose_qparams's, for
+// blocks built to hit every branch of it (all zero, one-signed, constant, -0.0, subnormal ranges, ranges
+// past float32, NaN, Inf), for every level, uint8 and int8, and a block count that leaves a remainder.
+template <class Q>
+void test_block16(std::mt19937_64& rng) {
+    const std::int32_t qmin = std::numeric_limits<Q>::min(), qmax = std::numeric_limits<Q>::max();
+    const qaffine::scheme sc{qmin, qmax, false, true};
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::uniform_int_distribution<int> kind(0, 11);
+    for (std::size_t B : {16u, 32u, 48u, 64u, 128u}) {
+        for (std::size_t blocks_per_row : {1u, 3u}) {
+            const std::size_t C = B * blocks_per_row, outer = 37 + blocks_per_row;
+            const qaffine::layout g{outer, C, 1, B};
+            std::vector<float> x(g.size());
+            for (std::size_t b = 0; b < g.groups(); ++b) {
+                const int k = kind(rng);
+                for (std::size_t i = 0; i < B; ++i) {
+                    float v = normal(rng);
+                    switch (k) {
+                        case 0: v = 0.0f; break;
+                        case 1: v = std::fabs(v) + 0.5f; break;
+                        case 2: v = -std::fabs(v) - 0.5f; break;
+                        case 3: v = 2.75f; break;
+                        case 4: v = (i % 2) ? -0.0f : 0.0f; break;
+                        case 5: v *= 1e-40f; break;  // subnormal range: scale 2^-149
+                        case 6: v = (i % 2) ? 3e38f : -3e38f; break;  // range past float32
+                        case 7: v *= 1e30f; break;
+                        case 8: v = -std::fabs(v) * 1e-3f; break;
+                        case 9: v = (i % 3) ? std::numeric_limits<float>::denorm_min() : 0.0f; break;  // s underflows
+                        default: break;
+                    }
+                    x[b * B + i] = v;
+                }
+            }
+            std::vector<Q> ref(g.size());
+            std::vector<float> ref_s(g.groups());
+            std::vector<std::int32_t> ref_z(g.groups());
+            const auto st0 = qaffine::quantize_dynamic_groups(x.data(), g, sc, qaffine::rounding::divide, ref_s.data(),
+                                                              ref_z.data(), ref.data(), qaffine::simd_level::scalar);
+            check(st0 == qaffine::dynamic_status::ok, "block16 scalar reference", "scalar", g.size(), B);
+            for (auto level : levels()) {
+                std::vector<Q> got(g.size());
+                std::vector<float> gs(g.groups());
+                std::vector<std::int32_t> gz(g.groups());
+                const auto st = qaffine::quantize_dynamic_groups(x.data(), g, sc, qaffine::rounding::divide, gs.data(),
+                                                                 gz.data(), got.data(), level);
+                bool same_s = true;
+                for (std::size_t k = 0; k < gs.size(); ++k) same_s = same_s && same_bits(gs[k], ref_s[k]);
+                check(st == st0 && got == ref && same_s && gz == ref_z, "block16", qaffine::to_string(level), g.size(),
+                      B);
+            }
+            // NaN / Inf anywhere: reported at every level.
+            for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                              -std::numeric_limits<float>::infinity()}) {
+                std::vector<float> y = x;
+                y[(g.size() / 3) | 5] = bad;
+                const auto want = std::isnan(bad) ? qaffine::dynamic_status::nan : qaffine::dynamic_status::inf;
+                for (auto level : levels()) {
+                    std::vector<Q> got(g.size());
+                    std::vector<float> gs(g.groups());
+                    std::vector<std::int32_t> gz(g.groups());
+                    check(qaffine::quantize_dynamic_groups(y.data(), g, sc, qaffine::rounding::divide, gs.data(),
+                                                           gz.data(), got.data(), level) == want,
+                          "block16 NaN/Inf", qaffine::to_string(level), g.size(), B);
+                }
+            }
+        }
+    }
+}
+
 // Thread count never changes a byte: the multi-threaded drivers against one thread, on arrays large enough
 // to be split (several times the grain), for thread counts 1..5.
 void test_threads(std::mt19937_64& rng) {
@@ -545,6 +616,8 @@ int main() {
     test_groups<float, std::uint8_t>(rng);
     test_groups<float, std::int8_t>(rng);
     test_groups<double, std::uint8_t>(rng);
+    test_block16<std::uint8_t>(rng);
+    test_block16<std::int8_t>(rng);
     test_threads(rng);
     test_qparams();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -20,7 +20,9 @@
 #include <limits>
 #include <vector>
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <type_traits>
 
 #include "dequantize.hpp"
 #include "minmax.hpp"
@@ -191,6 +193,123 @@ inline void dequantize_groups(const Q* q, const layout& g, const float* scale, c
 /// What quantize_dynamic_groups found.
 enum class dynamic_status : int { ok = 0, nan = 1, inf = 2 };
 
+#if QAFFINE_X86_SIMD
+QAFFINE_SIMD_BEGIN
+namespace avx512 {
+
+// Reduces 16 vectors to one whose lanes hold each vector's minimum (Min = true) or maximum, in a
+// lane order fixed by the shuffles; block16_order() undoes it.
+template <bool Min>
+QAFFINE_TARGET_AVX512 inline __m512 op(__m512 a, __m512 b) noexcept {
+    return Min ? _mm512_min_ps(a, b) : _mm512_max_ps(a, b);
+}
+
+template <bool Min>
+QAFFINE_TARGET_AVX512 inline __m512 reduce16(const __m512 (&v)[16]) noexcept {
+    __m512 a[8], b[4], c[2];
+    for (int k = 0; k < 8; ++k)  // 256-bit halves: [v(2k) 8 partials | v(2k+1) 8 partials]
+        a[k] = op<Min>(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44), _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+    for (int k = 0; k < 4; ++k)  // 128-bit lanes: 4 vectors x 4 partials
+        b[k] = op<Min>(_mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0x88), _mm512_shuffle_f32x4(a[2 * k], a[2 * k + 1], 0xDD));
+    for (int k = 0; k < 2; ++k)  // within 128-bit lanes: 2 partials
+        c[k] = op<Min>(_mm512_shuffle_ps(b[2 * k], b[2 * k + 1], 0x44), _mm512_shuffle_ps(b[2 * k], b[2 * k + 1], 0xEE));
+    return op<Min>(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
+}
+
+QAFFINE_TARGET_AVX512 inline void reduce16_lanes(float* lane) noexcept {
+    __m512 v[16];
+    for (int j = 0; j < 16; ++j) v[j] = _mm512_set1_ps(static_cast<float>(j));
+    _mm512_storeu_ps(lane, reduce16<true>(v));
+}
+
+// The permutation that puts reduce16's lanes in vector order (found once by reducing v[j] = j).
+inline const std::int32_t* block16_order() noexcept {
+    static const std::array<std::int32_t, 16> idx = [] {
+        std::array<std::int32_t, 16> out{};
+        float lane[16];
+        reduce16_lanes(lane);
+        for (int i = 0; i < 16; ++i) out[static_cast<std::size_t>(lane[i])] = i;
+        return out;
+    }();
+    return idx.data();
+}
+
+// Dynamic per-block quantization (ONNX rules: include_zero, not symmetric; true division) of 16 full,
+// contiguous blocks of B floats (B a multiple of 16) at x: ranges of all 16 at once, their parameters in
+// SIMD lanes with the arithmetic of choose_qparams_checked, then the codes. Returns false, writing
+// nothing, when a block holds NaN or ±Inf or its range overflows float32: the caller redoes those
+// blocks one by one, which reports or handles them.
+template <bool Stream, class Q>
+QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::int32_t qmin, std::int32_t qmax,
+                                          float* scale, std::int32_t* zero_point, Q* out,
+                                          const std::int32_t* order_idx) noexcept {
+    const __m512i order = _mm512_loadu_si512(order_idx);
+    __m512 lo[16], hi[16];
+    __mmask16 bad = 0;
+    if (Stream) {  // as much as this group reads, detail::prefetch_bytes ahead: a line per 16 floats
+        const float* ahead = x + detail::prefetch_bytes / sizeof(float);
+        for (std::size_t k = 0; k < 16 * B; k += 16) _mm_prefetch(reinterpret_cast<const char*>(ahead + k), _MM_HINT_T0);
+    }
+    for (std::size_t j = 0; j < 16; ++j) {
+        const float* p = x + j * B;
+        __m512 l = _mm512_loadu_ps(p), h = l;
+        bad = static_cast<__mmask16>(bad | _mm512_cmp_ps_mask(l, l, _CMP_UNORD_Q));
+        for (std::size_t k = 16; k < B; k += 16) {
+            __m512 v = _mm512_loadu_ps(p + k);
+            QAFFINE_KEEP(v);
+            l = _mm512_min_ps(v, l);
+            h = _mm512_max_ps(v, h);
+            bad = static_cast<__mmask16>(bad | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+        }
+        lo[j] = l;
+        hi[j] = h;
+    }
+    if (bad != 0) return false;
+    const __m512 zero = _mm512_setzero_ps();
+    // choose_qparams_checked, include_zero branch: maxx = hi > 0 ? hi : 0; minx = lo < 0 ? lo : 0
+    // (vmaxps/vminps return the second operand for ±0 pairs, so -0 becomes +0 as there).
+    const __m512 maxx = _mm512_max_ps(_mm512_permutexvar_ps(order, reduce16<false>(hi)), zero);
+    const __m512 minx = _mm512_min_ps(_mm512_permutexvar_ps(order, reduce16<true>(lo)), zero);
+    const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+    __m512 range = _mm512_sub_ps(maxx, minx);
+    // ±Inf in a block, or a range past float32: the scalar path (status, or the double scale).
+    if (_mm512_cmp_ps_mask(range, inf, _CMP_GE_OQ) != 0 || _mm512_cmp_ps_mask(minx, _mm512_sub_ps(zero, inf), _CMP_EQ_OQ) != 0)
+        return false;
+    range = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(maxx, minx, _CMP_EQ_OQ), range, _mm512_set1_ps(1.0f));
+    __m512 s = _mm512_div_ps(range, _mm512_set1_ps(static_cast<float>(qmax - qmin)));
+    s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, zero, _CMP_EQ_OQ), s,
+                             _mm512_set1_ps(std::numeric_limits<float>::denorm_min()));
+    __m512 initial = _mm512_sub_ps(_mm512_set1_ps(static_cast<float>(qmin)), _mm512_div_ps(minx, s));
+    initial = _mm512_min_ps(_mm512_max_ps(initial, _mm512_set1_ps(static_cast<float>(qmin))),
+                            _mm512_set1_ps(static_cast<float>(qmax)));
+    const __m512i z = _mm512_cvtps_epi32(initial);
+    _mm512_storeu_ps(scale, s);
+    _mm512_storeu_si512(zero_point, z);
+    alignas(64) float sl[16];
+    alignas(64) std::int32_t zl[16];
+    _mm512_store_ps(sl, s);
+    _mm512_store_si512(zl, z);
+    for (std::size_t j = 0; j < 16; ++j) {
+        const __m512 sv = _mm512_set1_ps(sl[j]);
+        const std::int32_t zj = zl[j];
+        const __m512 l = _mm512_set1_ps(static_cast<float>(qmin - zj)), h = _mm512_set1_ps(static_cast<float>(qmax - zj));
+        const __m512i zv = _mm512_set1_epi32(zj);
+        const float* p = x + j * B;
+        Q* o = out + j * B;
+        for (std::size_t k = 0; k < B; k += 16) {
+            const __m512 y = _mm512_min_ps(_mm512_max_ps(_mm512_div_ps(_mm512_loadu_ps(p + k), sv), l), h);
+            const __m128i c = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(y), zv));
+            if (Stream) _mm_stream_si128(reinterpret_cast<__m128i*>(o + k), c);  // o is 16-byte aligned
+            else _mm_storeu_si128(reinterpret_cast<__m128i*>(o + k), c);
+        }
+    }
+    return true;
+}
+
+}  // namespace avx512
+QAFFINE_SIMD_END
+#endif  // QAFFINE_X86_SIMD
+
 namespace detail {
 
 // One pass over blocks u0..u1 of a last-axis layout with the kernels of one level and rounding fixed at
@@ -199,6 +318,31 @@ template <simd_level L, rounding R, class T, class Q>
 int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
                std::int32_t* zero_point, Q* out) {
     const std::size_t C = g.channels, nb = g.blocks();
+#if QAFFINE_X86_SIMD
+    // Full blocks of a multiple of 16 floats, all contiguous (C % B == 0), ONNX rules: 16 blocks at a time.
+    if (L == simd_level::avx512 && R == rounding::divide && std::is_same<T, float>::value && g.block % 16 == 0 &&
+        g.block <= 1024 && C % g.block == 0 && !sc.symmetric && sc.include_zero) {
+        const std::int32_t* order = avx512::block16_order();
+        const float* xf = reinterpret_cast<const float*>(x);
+        // Large arrays: prefetch, and non-temporal stores when the codes are 16-byte aligned (every block
+        // then is: B is a multiple of 16).
+        const bool stream = g.size() >= stream_min && (reinterpret_cast<std::uintptr_t>(out) & 15) == 0;
+        while (u0 + 16 <= u1) {
+            const float* xb = xf + u0 * g.block;
+            Q* ob = out + u0 * g.block;
+            const bool ok = stream ? avx512::block16<true>(xb, g.block, sc.qmin, sc.qmax, scale + u0,
+                                                           zero_point + u0, ob, order)
+                                   : avx512::block16<false>(xb, g.block, sc.qmin, sc.qmax, scale + u0,
+                                                            zero_point + u0, ob, order);
+            if (!ok) {
+                const int st = block_pass<simd_level::avx2, R, T, Q>(x, g, sc, u0, u0 + 16, scale, zero_point, out);
+                if (st != 0) return st;
+            }
+            u0 += 16;
+        }
+        if (stream) _mm_sfence();
+    }
+#endif
     for (std::size_t u = u0; u < u1; ++u) {
         const std::size_t o = u / nb, start = (u % nb) * g.block;
         const std::size_t len = (C - start) < g.block ? C - start : g.block, at = o * C + start;

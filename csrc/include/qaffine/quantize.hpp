@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -57,6 +58,9 @@ constexpr std::size_t stream_min = std::size_t(1) << 21;
 /// on normal data. Used when 2^-120 <= s <= 2^120 and |z| < 2^21 (so that Mz + [qmin, qmax] stays in the
 /// binade); other parameters take the division loop. tests/cpp/test_kernels.cpp checks it against the
 /// scalar division next to every rounding boundary.
+/// Shorter runs (the blocks of per-block quantization) divide: the setup costs more than it saves.
+constexpr std::size_t bracket_min = 256;
+
 struct bracket {
     bool usable = false;
     float ra = 0, rb = 0, mz = 0, tlo = 0, thi = 0;
@@ -66,8 +70,15 @@ inline bracket make_bracket(float s, std::int32_t z, std::int32_t qmin, std::int
     bracket b;
     if (!(s >= 0x1p-120f && s <= 0x1p120f) || z <= -(1 << 21) || z >= (1 << 21)) return b;
     const double d = 1.0 / static_cast<double>(s);
-    b.ra = std::nextafter(static_cast<float>(d * (1.0 + 0x1p-20)), std::numeric_limits<float>::infinity());
-    b.rb = std::nextafter(static_cast<float>(d * (1.0 - 0x1p-20)), 0.0f);
+    // One float step up / down from the nearest float (positive normal floats: the next bit pattern).
+    std::uint32_t ua = 0, ub = 0;
+    const float fa = static_cast<float>(d * (1.0 + 0x1p-20)), fb = static_cast<float>(d * (1.0 - 0x1p-20));
+    std::memcpy(&ua, &fa, 4);
+    std::memcpy(&ub, &fb, 4);
+    ++ua;
+    --ub;
+    std::memcpy(&b.ra, &ua, 4);
+    std::memcpy(&b.rb, &ub, 4);
     b.mz = 0x1.8p23f + static_cast<float>(z);
     b.tlo = 0x1.8p23f + static_cast<float>(qmin);
     b.thi = 0x1.8p23f + static_cast<float>(qmax);
@@ -246,7 +257,7 @@ QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float s,
             _mm256_stream_si256(reinterpret_cast<__m256i*>(out + i), codes32<R, Q>(x + i, sv, fz, lo, hi, zadd, nan));
         }
         _mm_sfence();
-    } else if (R == rounding::divide) {
+    } else if (R == rounding::divide && n >= detail::bracket_min) {
         const detail::bracket b = detail::make_bracket(s, z, qmin, qmax);
         if (b.usable) {
             const __m256 ra = _mm256_set1_ps(b.ra), rb = _mm256_set1_ps(b.rb), mz = _mm256_set1_ps(b.mz);
@@ -429,7 +440,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize(const float* x, std::size_t n, float 
             _mm512_stream_si512(reinterpret_cast<__m512i*>(out + i), w);
         }
         _mm_sfence();
-    } else if (R == rounding::divide) {
+    } else if (R == rounding::divide && n >= detail::bracket_min) {
         const detail::bracket b = detail::make_bracket(s, z, qmin, qmax);
         if (b.usable) {
             const __m512 ra = _mm512_set1_ps(b.ra), rb = _mm512_set1_ps(b.rb), mz = _mm512_set1_ps(b.mz);
