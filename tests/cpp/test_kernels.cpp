@@ -427,13 +427,17 @@ void test_block16(std::mt19937_64& rng) {
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::uniform_int_distribution<int> kind(0, 11);
     for (std::size_t B : {16u, 32u, 48u, 64u, 128u}) {
-        for (std::size_t blocks_per_row : {1u, 3u}) {
-            const std::size_t C = B * blocks_per_row, outer = 37 + blocks_per_row;
+        // Rows of whole blocks, and rows ending in a short block with 0, 3 or 16+ full blocks before it.
+        for (std::size_t C : {B, 3 * B, 33 * B, B / 2 + 1, 3 * B + 5, 17 * B + 9, 3 * B + 16, 17 * B + 32, 20 * B + 16}) {
+            const std::size_t outer = 19 + C % 7;
             const qaffine::layout g{outer, C, 1, B};
             std::vector<float> x(g.size());
-            for (std::size_t b = 0; b < g.groups(); ++b) {
-                const int k = kind(rng);
-                for (std::size_t i = 0; i < B; ++i) {
+            std::vector<int> kinds(g.groups());
+            for (auto& k : kinds) k = kind(rng);
+            for (std::size_t o = 0; o < outer; ++o) {
+                for (std::size_t c = 0; c < C; ++c) {
+                    const int k = kinds[o * g.blocks() + c / B];
+                    const std::size_t i = c % B;
                     float v = normal(rng);
                     switch (k) {
                         case 0: v = 0.0f; break;
@@ -441,14 +445,14 @@ void test_block16(std::mt19937_64& rng) {
                         case 2: v = -std::fabs(v) - 0.5f; break;
                         case 3: v = 2.75f; break;
                         case 4: v = (i % 2) ? -0.0f : 0.0f; break;
-                        case 5: v *= 1e-40f; break;  // subnormal range: scale 2^-149
+                        case 5: v *= 1e-40f; break;  // subnormal range
                         case 6: v = (i % 2) ? 3e38f : -3e38f; break;  // range past float32
                         case 7: v *= 1e30f; break;
                         case 8: v = -std::fabs(v) * 1e-3f; break;
                         case 9: v = (i % 3) ? std::numeric_limits<float>::denorm_min() : 0.0f; break;  // s underflows
                         default: break;
                     }
-                    x[b * B + i] = v;
+                    x[o * C + c] = v;
                 }
             }
             std::vector<Q> ref(g.size());
@@ -466,7 +470,7 @@ void test_block16(std::mt19937_64& rng) {
                 bool same_s = true;
                 for (std::size_t k = 0; k < gs.size(); ++k) same_s = same_s && same_bits(gs[k], ref_s[k]);
                 check(st == st0 && got == ref && same_s && gz == ref_z, "block16", qaffine::to_string(level), g.size(),
-                      B);
+                      B * 1000 + C);
             }
             // NaN / Inf anywhere: reported at every level.
             for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),

@@ -239,14 +239,14 @@ inline const std::int32_t* block16_order() noexcept {
 // SIMD lanes with the arithmetic of choose_qparams_checked, then the codes. Returns false, writing
 // nothing, when a block holds NaN or ±Inf or its range overflows float32: the caller redoes those
 // blocks one by one, which reports or handles them.
-template <bool Stream, class Q>
+template <bool Prefetch, bool Stream, class Q>
 QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::int32_t qmin, std::int32_t qmax,
                                           float* scale, std::int32_t* zero_point, Q* out,
                                           const std::int32_t* order_idx) noexcept {
     const __m512i order = _mm512_loadu_si512(order_idx);
     __m512 lo[16], hi[16];
     __mmask16 bad = 0;
-    if (Stream) {  // as much as this group reads, detail::prefetch_bytes ahead: a line per 16 floats
+    if (Prefetch) {  // as much as this group reads, detail::prefetch_bytes ahead: a line per 16 floats
         const float* ahead = x + detail::prefetch_bytes / sizeof(float);
         for (std::size_t k = 0; k < 16 * B; k += 16) _mm_prefetch(reinterpret_cast<const char*>(ahead + k), _MM_HINT_T0);
     }
@@ -314,35 +314,11 @@ namespace detail {
 
 // One pass over blocks u0..u1 of a last-axis layout with the kernels of one level and rounding fixed at
 // compile time: per block, its range, parameters and codes. Returns a dynamic_status value.
+// Per block, one at a time: its range, parameters and codes.
 template <simd_level L, rounding R, class T, class Q>
-int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
+int block_range(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
                std::int32_t* zero_point, Q* out) {
     const std::size_t C = g.channels, nb = g.blocks();
-#if QAFFINE_X86_SIMD
-    // Full blocks of a multiple of 16 floats, all contiguous (C % B == 0), ONNX rules: 16 blocks at a time.
-    if (L == simd_level::avx512 && R == rounding::divide && std::is_same<T, float>::value && g.block % 16 == 0 &&
-        g.block <= 1024 && C % g.block == 0 && !sc.symmetric && sc.include_zero) {
-        const std::int32_t* order = avx512::block16_order();
-        const float* xf = reinterpret_cast<const float*>(x);
-        // Large arrays: prefetch, and non-temporal stores when the codes are 16-byte aligned (every block
-        // then is: B is a multiple of 16).
-        const bool stream = g.size() >= stream_min && (reinterpret_cast<std::uintptr_t>(out) & 15) == 0;
-        while (u0 + 16 <= u1) {
-            const float* xb = xf + u0 * g.block;
-            Q* ob = out + u0 * g.block;
-            const bool ok = stream ? avx512::block16<true>(xb, g.block, sc.qmin, sc.qmax, scale + u0,
-                                                           zero_point + u0, ob, order)
-                                   : avx512::block16<false>(xb, g.block, sc.qmin, sc.qmax, scale + u0,
-                                                            zero_point + u0, ob, order);
-            if (!ok) {
-                const int st = block_pass<simd_level::avx2, R, T, Q>(x, g, sc, u0, u0 + 16, scale, zero_point, out);
-                if (st != 0) return st;
-            }
-            u0 += 16;
-        }
-        if (stream) _mm_sfence();
-    }
-#endif
     for (std::size_t u = u0; u < u1; ++u) {
         const std::size_t o = u / nb, start = (u % nb) * g.block;
         const std::size_t len = (C - start) < g.block ? C - start : g.block, at = o * C + start;
@@ -369,6 +345,53 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
 #endif
     }
     return 0;
+}
+
+template <simd_level L, rounding R, class T, class Q>
+int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
+               std::int32_t* zero_point, Q* out) {
+#if QAFFINE_X86_SIMD
+    const std::size_t C = g.channels, nb = g.blocks();
+    // Blocks of a multiple of 16 floats, ONNX rules: runs of 16 full blocks of one row at a time; the rest
+    // (a row's last full blocks, a short final block) one by one. Used where that rest is at most a quarter
+    // of a row's full blocks and rows keep 64-byte alignment (measured: otherwise no faster than one by one).
+    const std::size_t full = g.block == 0 ? 0 : C / g.block;  // full blocks per row
+    if (L == simd_level::avx512 && R == rounding::divide && std::is_same<T, float>::value && g.block % 16 == 0 &&
+        g.block <= 1024 && C % 16 == 0 && full % 16 <= full / 4 && !sc.symmetric && sc.include_zero) {
+        const std::size_t B = g.block;
+        const std::int32_t* order = avx512::block16_order();
+        const float* xf = reinterpret_cast<const float*>(x);
+        // Large arrays of whole-block rows with 64-byte-aligned codes: prefetch and non-temporal stores (every
+        // group then covers whole cache lines; mixing them with ordinary stores to shared lines costs more
+        // than it saves).
+        const bool big = g.size() >= stream_min;
+        const bool stream = big && C % B == 0 && (reinterpret_cast<std::uintptr_t>(out) & 63) == 0;
+        std::size_t u = u0;
+        while (u < u1) {
+            const std::size_t o = u / nb, row_end = std::min(u1, (o + 1) * nb);
+            const std::size_t full_end = std::min(row_end, o * nb + full);
+            for (; u + 16 <= full_end; u += 16) {
+                const std::size_t at = o * C + (u - o * nb) * B;
+                Q* ob = out + at;
+                float* sp = scale + u;
+                std::int32_t* zp = zero_point + u;
+                const bool ok = stream ? avx512::block16<true, true>(xf + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
+                                : big  ? avx512::block16<true, false>(xf + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
+                                       : avx512::block16<false, false>(xf + at, B, sc.qmin, sc.qmax, sp, zp, ob, order);
+                if (!ok) {
+                    const int st = block_range<L, R, T, Q>(x, g, sc, u, u + 16, scale, zero_point, out);
+                    if (st != 0) return st;
+                }
+            }
+            const int st = block_range<L, R, T, Q>(x, g, sc, u, row_end, scale, zero_point, out);
+            if (st != 0) return st;
+            u = row_end;
+        }
+        if (stream) _mm_sfence();
+        return 0;
+    }
+#endif
+    return block_range<L, R, T, Q>(x, g, sc, u0, u1, scale, zero_point, out);
 }
 
 template <class T, class Q>
