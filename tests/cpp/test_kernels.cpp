@@ -12,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -213,23 +214,29 @@ void test_ties(std::mt19937_64& rng) {
             for (int j = -3; j <= 3; ++j) x.push_back(static_cast<T>((big + j * 0.25) * static_cast<double>(sc)));
         for (std::int32_t z : {0, 1, 128, 255, -(1 << 23), (1 << 23) - 255, (1 << 21) - 1, (1 << 21),
                                -(1 << 21) + 1, -(1 << 21), (1 << 21) - 256}) {
-            const qaffine::qparams p{sc, z, 0, 255};
-            std::vector<std::uint8_t> ref(x.size()), got(x.size());
-            qaffine::scalar::quantize(x.data(), x.size(), sc, z, 0, 255, ref.data());
-            for (auto level : levels()) {
-                qaffine::quantize(x.data(), x.size(), p, got.data(), level);
-                check(got == ref, "ties", qaffine::to_string(level), x.size(), static_cast<std::size_t>(z & 0xFFFF));
+            // The whole uint8 range (the SIMD packs saturate) and narrower ones (the kernels clamp).
+            for (const auto& range : {std::pair<int, int>{0, 255}, {0, 15}, {3, 200}}) {
+                const qaffine::qparams p{sc, z, range.first, range.second};
+                std::vector<std::uint8_t> ref(x.size()), got(x.size());
+                qaffine::scalar::quantize(x.data(), x.size(), sc, z, range.first, range.second, ref.data());
+                for (auto level : levels()) {
+                    qaffine::quantize(x.data(), x.size(), p, got.data(), level);
+                    check(got == ref, "ties", qaffine::to_string(level), x.size(),
+                          static_cast<std::size_t>(z & 0xFFFF) * 1000 + static_cast<std::size_t>(range.second));
+                }
             }
             // int8 codes: the code byte of the bracket is the low byte of a negative difference too.
             const std::int32_t zs = z - 128;
             if (zs < -(1 << 23)) continue;
-            const qaffine::qparams ps{sc, zs, -128, 127};
-            std::vector<std::int8_t> ref8(x.size()), got8(x.size());
-            qaffine::scalar::quantize(x.data(), x.size(), sc, zs, -128, 127, ref8.data());
-            for (auto level : levels()) {
-                qaffine::quantize(x.data(), x.size(), ps, got8.data(), level);
-                check(got8 == ref8, "ties int8", qaffine::to_string(level), x.size(),
-                      static_cast<std::size_t>(zs & 0xFFFF));
+            for (const auto& range : {std::pair<int, int>{-128, 127}, {-8, 7}, {-100, 90}}) {
+                const qaffine::qparams ps{sc, zs, range.first, range.second};
+                std::vector<std::int8_t> ref8(x.size()), got8(x.size());
+                qaffine::scalar::quantize(x.data(), x.size(), sc, zs, range.first, range.second, ref8.data());
+                for (auto level : levels()) {
+                    qaffine::quantize(x.data(), x.size(), ps, got8.data(), level);
+                    check(got8 == ref8, "ties int8", qaffine::to_string(level), x.size(),
+                          static_cast<std::size_t>(zs & 0xFFFF) * 1000 + static_cast<std::size_t>(range.second));
+                }
             }
         }
     }

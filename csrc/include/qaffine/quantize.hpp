@@ -227,11 +227,40 @@ QAFFINE_TARGET_AVX2 inline __m256i codes32(const float* x, __m256 sv, __m256 fz,
 }
 
 // 8 codes (int32) of v by the bracketed multiplication (detail::bracket); lanes to redo or'ed into bad.
+// Clamp = false when [qmin, qmax] is Q's whole range: the saturating packs of pack32 then clamp instead. That
+// holds because tA == tB only for |x/s| < 2^21 (where tA - 1.5*2^23 is the code minus nothing: an int32 of
+// small magnitude) or for x = ±Inf (bits 0x7F800000 / 0xFF800000, which minus 0x4B400000 stay on their side
+// of 0): for larger quotients the bracket is wider than a float step, so tA != tB.
+template <bool Clamp>
 QAFFINE_TARGET_AVX2 inline __m256i bracket8(__m256 v, __m256 ra, __m256 rb, __m256 mz, __m256 tlo, __m256 thi,
                                             __m256i m, __m256& bad) noexcept {
     const __m256 ta = _mm256_fmadd_ps(v, ra, mz), tb = _mm256_fmadd_ps(v, rb, mz);
     bad = _mm256_or_ps(bad, _mm256_cmp_ps(ta, tb, _CMP_NEQ_UQ));
-    return _mm256_sub_epi32(_mm256_castps_si256(_mm256_min_ps(_mm256_max_ps(ta, tlo), thi)), m);
+    return _mm256_sub_epi32(_mm256_castps_si256(Clamp ? _mm256_min_ps(_mm256_max_ps(ta, tlo), thi) : ta), m);
+}
+
+template <bool Clamp, rounding R, class Q>
+QAFFINE_TARGET_AVX2 inline std::size_t bracket_loop(const float* x, std::size_t n, Q* out, const detail::bracket& b,
+                                                    __m256 sv, __m256 fz, __m256 lo, __m256 hi, __m256i zadd,
+                                                    __m256& nan) noexcept {
+    const __m256 ra = _mm256_set1_ps(b.ra), rb = _mm256_set1_ps(b.rb), mz = _mm256_set1_ps(b.mz);
+    const __m256 tlo = _mm256_set1_ps(b.tlo), thi = _mm256_set1_ps(b.thi);
+    const __m256i m = _mm256_set1_epi32(0x4B400000);  // the bits of 1.5 * 2^23
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+        __m256 v2 = _mm256_loadu_ps(x + i + 16), v3 = _mm256_loadu_ps(x + i + 24);
+        QAFFINE_KEEP(v0); QAFFINE_KEEP(v1); QAFFINE_KEEP(v2); QAFFINE_KEEP(v3);
+        __m256 bad = _mm256_setzero_ps();
+        const __m256i q0 = bracket8<Clamp>(v0, ra, rb, mz, tlo, thi, m, bad);
+        const __m256i q1 = bracket8<Clamp>(v1, ra, rb, mz, tlo, thi, m, bad);
+        const __m256i q2 = bracket8<Clamp>(v2, ra, rb, mz, tlo, thi, m, bad);
+        const __m256i q3 = bracket8<Clamp>(v3, ra, rb, mz, tlo, thi, m, bad);
+        const __m256i w = _mm256_testz_ps(bad, bad) ? pack32<Q>(q0, q1, q2, q3)
+                                                    : codes32<R, Q>(x + i, sv, fz, lo, hi, zadd, nan);  // rare
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), w);
+    }
+    return i;
 }
 
 template <rounding R, class Q>
@@ -260,22 +289,9 @@ QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float s,
     } else if (R == rounding::divide && n >= detail::bracket_min) {
         const detail::bracket b = detail::make_bracket(s, z, qmin, qmax);
         if (b.usable) {
-            const __m256 ra = _mm256_set1_ps(b.ra), rb = _mm256_set1_ps(b.rb), mz = _mm256_set1_ps(b.mz);
-            const __m256 tlo = _mm256_set1_ps(b.tlo), thi = _mm256_set1_ps(b.thi);
-            const __m256i m = _mm256_set1_epi32(0x4B400000);  // the bits of 1.5 * 2^23
-            for (; i + 32 <= n; i += 32) {
-                __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
-                __m256 v2 = _mm256_loadu_ps(x + i + 16), v3 = _mm256_loadu_ps(x + i + 24);
-                QAFFINE_KEEP(v0); QAFFINE_KEEP(v1); QAFFINE_KEEP(v2); QAFFINE_KEEP(v3);
-                __m256 bad = _mm256_setzero_ps();
-                const __m256i q0 = bracket8(v0, ra, rb, mz, tlo, thi, m, bad);
-                const __m256i q1 = bracket8(v1, ra, rb, mz, tlo, thi, m, bad);
-                const __m256i q2 = bracket8(v2, ra, rb, mz, tlo, thi, m, bad);
-                const __m256i q3 = bracket8(v3, ra, rb, mz, tlo, thi, m, bad);
-                const __m256i w = _mm256_testz_ps(bad, bad) ? pack32<Q>(q0, q1, q2, q3)
-                                                            : codes32<R, Q>(x + i, sv, fz, lo, hi, zadd, nan);
-                _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), w);
-            }
+            const bool full = qmin == std::numeric_limits<Q>::min() && qmax == std::numeric_limits<Q>::max();
+            i = full ? bracket_loop<false, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan)
+                     : bracket_loop<true, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan);
         }
     }
     for (; i + 32 <= n; i += 32)
