@@ -31,3 +31,14 @@ def test_fast_path_params_are_immutable_and_pickle_as_qparams():
     assert type(r) is qa.QParams and r == p
     q = p.replace(zero_point=7)
     assert q.zero_point == 7 and q.scale == p.scale and type(q) is qa.QParams
+
+
+def test_fast_path_result_builds_its_params_once_and_pickles():
+    x = np.random.default_rng(1).standard_normal(300).astype(np.float32)
+    q = qa.quantize(x)
+    assert q.params is q.params  # built on first use, then kept
+    assert q.scale == q.params.scale and q.zero_point == q.params.zero_point
+    r = pickle.loads(pickle.dumps(qa.quantize(x)))  # pickled before its params were ever built
+    assert r.params == q.params and np.array_equal(r.values, q.values)
+    np.testing.assert_array_equal(qa.dequantize(qa.quantize(x)), q.dequantize())
+    assert repr(qa.quantize(x)) == repr(q)

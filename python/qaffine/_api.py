@@ -426,7 +426,9 @@ class QuantizedArray:
     array([0.       , 0.9960785, 2.       ], dtype=float32)
     """
 
-    __slots__ = ("_packed", "_params", "_shape", "_values")
+    __slots__ = ("_packed", "_params", "_raw", "_shape", "_values")
+    _params: Optional[QParams]  # None until first use when made by qa.quantize(x) (see _trusted_u8)
+    _raw: Tuple[float, int]
 
     def __init__(
         self,
@@ -475,6 +477,18 @@ class QuantizedArray:
         self._packed = False
         return self
 
+    @classmethod
+    def _trusted_u8(cls, values: np.ndarray, scale: float, zero_point: int) -> "QuantizedArray":
+        """Default-mode per-tensor codes from qa.quantize(x)'s kernel: the QParams are built on first use
+        (0.4 µs that a call which only wants the codes does not pay)."""
+        self = object.__new__(cls)
+        self._values = values
+        self._params = None
+        self._raw = (scale, zero_point)
+        self._shape = values.shape
+        self._packed = False
+        return self
+
     @property
     def values(self) -> np.ndarray:
         """The codes in the input's shape, or the packed bytes if ``packed``."""
@@ -483,17 +497,20 @@ class QuantizedArray:
     @property
     def params(self) -> QParams:
         """The parameters used."""
-        return self._params
+        p = self._params
+        if p is None:
+            p = self._params = QParams._per_tensor_u8(*self._raw)
+        return p
 
     @property
     def scale(self) -> Any:
         """``params.scale``: ``np.float32``, or a ``float32`` array per channel/block."""
-        return self._params.scale
+        return self.params.scale
 
     @property
     def zero_point(self) -> Any:
         """``params.zero_point``: ``int``, or an ``int32`` array per channel/block."""
-        return self._params.zero_point
+        return self.params.zero_point
 
     @property
     def shape(self) -> Tuple[int, ...]:
@@ -513,14 +530,14 @@ class QuantizedArray:
         """The codes in the logical shape (unpacked if needed)."""
         if not self._packed:
             return self._values
-        return _packing.unpack(self._values, self._params.bits, self._params.signed, self.shape)
+        return _packing.unpack(self._values, self.params.bits, self.params.signed, self.shape)
 
     def dequantize(self, dtype: Optional[npt.DTypeLike] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
         """``scale * (codes - zero_point)``; see :func:`qaffine.dequantize`."""
         return dequantize(self, dtype=dtype, out=out)
 
     def __repr__(self) -> str:
-        p = self._params
+        p = self.params
         if isinstance(p.scale, np.ndarray):
             params = f"scale=<{p.scale.shape}>, zero_point=<{p.scale.shape}>"
         else:
@@ -595,7 +612,7 @@ def quantize(
             codes = _core_empty(x.shape, _U8)
         scale, zero_point, status = _core.quantize_dynamic(x, 0, 255, False, True, _DIVIDE, codes)
         if status == 0:
-            return QuantizedArray._trusted(codes, QParams._per_tensor_u8(scale, zero_point))
+            return QuantizedArray._trusted_u8(codes, scale, zero_point)
     a = _as_float_array(x)
     if params is not None and not isinstance(params, QParams):
         raise TypeError(
