@@ -498,6 +498,39 @@ void test_block16(std::mt19937_64& rng) {
     }
 }
 
+// Large per-block arrays take the prefetching, non-temporal-store variant of the 16-block kernel when the
+// codes are 16-byte aligned: against the scalar level, with codes at offsets 0, 16 (streamed) and 1 (not).
+void test_block16_streaming(std::mt19937_64& rng) {
+    const std::size_t C = 1024, B = 64, outer = qaffine::detail::stream_min / C + 3;
+    const qaffine::layout g{outer, C, 1, B};
+    std::vector<float> x(g.size());
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (auto& v : x) v = normal(rng);
+    for (std::size_t b = 5; b < g.groups(); b += 97)  // some all-zero and one-signed blocks
+        for (std::size_t i = 0; i < B; ++i) x[b * B + i] = (b % 2) ? 0.0f : std::fabs(x[b * B + i]);
+    const qaffine::scheme sc{};
+    std::vector<std::uint8_t> ref(g.size());
+    std::vector<float> rs(g.groups());
+    std::vector<std::int32_t> rz(g.groups());
+    qaffine::quantize_dynamic_groups(x.data(), g, sc, qaffine::rounding::divide, rs.data(), rz.data(), ref.data(),
+                                     qaffine::simd_level::scalar);
+    for (std::size_t off : {0u, 16u, 1u}) {
+        std::vector<std::uint8_t> buf(g.size() + 128, 0x5A);
+        std::uint8_t* base = buf.data() + ((64 - (reinterpret_cast<std::uintptr_t>(buf.data()) & 63)) & 63);
+        for (auto level : levels()) {
+            std::fill(buf.begin(), buf.end(), std::uint8_t(0x5A));
+            std::vector<float> gs(g.groups());
+            std::vector<std::int32_t> gz(g.groups());
+            const auto st = qaffine::quantize_dynamic_groups(x.data(), g, sc, qaffine::rounding::divide, gs.data(),
+                                                             gz.data(), base + off, level);
+            const bool guard = base[off + g.size()] == 0x5A && (off == 0 || base[off - 1] == 0x5A);
+            check(st == qaffine::dynamic_status::ok && same_bytes(base + off, ref.data(), g.size()) && gs == rs &&
+                      gz == rz && guard,
+                  "block16 streaming", qaffine::to_string(level), g.size(), off);
+        }
+    }
+}
+
 // Thread count never changes a byte: the multi-threaded drivers against one thread, on arrays large enough
 // to be split (several times the grain), for thread counts 1..5.
 void test_threads(std::mt19937_64& rng) {
@@ -629,6 +662,7 @@ int main() {
     test_groups<double, std::uint8_t>(rng);
     test_block16<std::uint8_t>(rng);
     test_block16<std::int8_t>(rng);
+    test_block16_streaming(rng);
     test_threads(rng);
     test_qparams();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -361,11 +361,11 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
         const std::size_t B = g.block;
         const std::int32_t* order = avx512::block16_order();
         const float* xf = reinterpret_cast<const float*>(x);
-        // Large arrays of whole-block rows with 64-byte-aligned codes: prefetch and non-temporal stores (every
-        // group then covers whole cache lines; mixing them with ordinary stores to shared lines costs more
-        // than it saves).
+        // Large arrays: prefetch; and non-temporal stores where rows hold whole blocks and the codes are
+        // 16-byte aligned (groups then follow each other without ordinary stores between them; mixing the
+        // two kinds on shared cache lines, as rows with leftover blocks would, costs more than it saves).
         const bool big = g.size() >= stream_min;
-        const bool stream = big && C % B == 0 && (reinterpret_cast<std::uintptr_t>(out) & 63) == 0;
+        const bool stream = big && C % B == 0 && (reinterpret_cast<std::uintptr_t>(out) & 15) == 0;
         std::size_t u = u0;
         while (u < u1) {
             const std::size_t o = u / nb, row_end = std::min(u1, (o + 1) * nb);
