@@ -348,7 +348,7 @@ void test_groups(std::mt19937_64& rng) {
     };
     const shape shapes[] = {{1, 37, 1, 0},  {5, 37, 1, 0},  {3, 7, 11, 0}, {2, 100, 1, 16}, {3, 70, 1, 32},
                             {2, 33, 5, 4},  {1, 9, 19, 3},  {4, 1, 1, 0},  {2, 129, 1, 64}, {3, 10, 17, 10},
-                            {1, 300, 1, 300}};
+                            {1, 300, 1, 300}, {1, 5, 300, 0}, {1, 33, 64, 0}, {1, 3, 63, 0}};
     const qaffine::scheme schemes[] = {{qmin, qmax, false, true}, {qmin, qmax, true, true}, {qmin, qmax, false, false}};
     std::normal_distribution<double> normal(0.0, 1.0);
     for (const shape& sh : shapes) {
