@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Iterator
 
@@ -19,12 +20,19 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
+@contextlib.contextmanager
+def simd(level: str) -> Iterator[None]:
+    """Runs the block with the kernels of `level` ('scalar', 'avx2', 'avx512'), then restores the previous one."""
+    previous = _core.simd_level()
+    _core._set_simd_level(level)
+    try:
+        yield
+    finally:
+        _core._set_simd_level(previous)
+
+
 @pytest.fixture(params=SIMD_LEVELS)
 def simd_level(request: pytest.FixtureRequest) -> Iterator[str]:
     """Forces each supported SIMD level in turn ('scalar', 'avx2', 'avx512'), then restores."""
-    previous = _core.simd_level()
-    _core._set_simd_level(request.param)
-    try:
+    with simd(request.param):
         yield request.param
-    finally:
-        _core._set_simd_level(previous)

@@ -14,10 +14,9 @@ kernels loop over ``SIMD_LEVELS`` in their body.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import warnings
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -27,8 +26,7 @@ from hypothesis.extra import numpy as hnp
 
 import qaffine as qa
 import reference as R
-from conftest import SIMD_LEVELS
-from qaffine import _core
+from conftest import SIMD_LEVELS, simd
 
 pytest.importorskip("onnx")
 
@@ -51,14 +49,6 @@ ROUND_TRIP_SLACK_REL = 2.0**-22
 
 
 # ------------------------------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def simd(level: str) -> Iterator[None]:
-    previous = _core.simd_level()
-    _core._set_simd_level(level)
-    try:
-        yield
-    finally:
-        _core._set_simd_level(previous)
 
 
 def _mode_kw(bits: int = 8, signed: bool = False, scheme: str = "default") -> Dict[str, Any]:

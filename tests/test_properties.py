@@ -6,8 +6,7 @@ function-scoped fixture would be shared by all the examples of one test).
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 from hypothesis import example, given
@@ -16,8 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 import qaffine as qa
 import reference as R
-from conftest import SIMD_LEVELS
-from qaffine import _core
+from conftest import SIMD_LEVELS, simd
 
 FLT_MAX = float(np.finfo(np.float32).max)
 FLT_TINY = np.finfo(np.float32).tiny  # smallest normal float32
@@ -30,14 +28,6 @@ BIG_F32 = float(np.float32(1e37))
 
 
 # ------------------------------------------------------------------------------------------ helpers
-@contextlib.contextmanager
-def simd(level: str) -> Iterator[None]:
-    previous = _core.simd_level()
-    _core._set_simd_level(level)
-    try:
-        yield
-    finally:
-        _core._set_simd_level(previous)
 
 
 def at_every_level(fn: Callable[[], Any]) -> Dict[str, Any]:

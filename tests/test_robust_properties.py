@@ -19,7 +19,6 @@ max_examples examples, see conftest.py).
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -30,8 +29,7 @@ from hypothesis.extra import numpy as hnp
 
 import qaffine as qa
 import reference as R
-from conftest import SIMD_LEVELS
-from qaffine import _core
+from conftest import SIMD_LEVELS, simd
 
 FLT_MAX = float(np.finfo(np.float32).max)
 FLT_TINY = float(np.finfo(np.float32).tiny)
@@ -43,14 +41,6 @@ SLACK_REL = 2.0**-22
 LAYOUTS = ["contiguous", "reversed", "strided", "fortran", "big-endian", "misaligned", "broadcast", "read-only"]
 
 
-@contextlib.contextmanager
-def simd(level: str) -> Iterator[None]:
-    previous = _core.simd_level()
-    _core._set_simd_level(level)
-    try:
-        yield
-    finally:
-        _core._set_simd_level(previous)
 
 
 # ------------------------------------------------------------------------------------------ strategies

@@ -10,8 +10,8 @@
 //   * a block is reused only for requests between 3/4 of its size and its size;
 //   * blocks are 2 MiB-aligned and advised for transparent huge pages (MADV_HUGEPAGE) on Linux.
 // Every function is called with the GIL held (array creation and the capsule destructor), so the GIL
-// orders them; the mutex only guards against a future free-threaded build. Nothing is kept across fork:
-// the child inherits the blocks and may reuse them, which is safe (they are its own copies).
+// orders them; the mutex only guards against a future free-threaded build. A forked child inherits the
+// kept blocks and may reuse them, which is safe: they are its own copies.
 #pragma once
 
 #include <chrono>
@@ -41,22 +41,25 @@ class buffer_cache {
     /// A block of at least `bytes` bytes (its capacity in `capacity`); throws std::bad_alloc.
     void* acquire(std::size_t bytes, std::size_t& capacity) {
         const std::size_t cap = (bytes + align - 1) / align * align;
+        std::vector<void*> drop;
+        void* reused = nullptr;
         {
             std::lock_guard<std::mutex> lock(m_);
-            trim_idle(now());
+            trim_idle(now(), drop);
             std::size_t best = free_.size();
             for (std::size_t i = 0; i < free_.size(); ++i) {
                 const std::size_t c = free_[i].capacity;
                 if (c >= cap && cap >= c / 4 * 3 && (best == free_.size() || c < free_[best].capacity)) best = i;
             }
             if (best != free_.size()) {
-                const block b = free_[best];
+                reused = free_[best].data;
+                capacity = free_[best].capacity;
+                held_ -= capacity;
                 free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(best));
-                held_ -= b.capacity;
-                capacity = b.capacity;
-                return b.data;
             }
         }
+        release_all(drop);
+        if (reused != nullptr) return reused;
         void* p = std::aligned_alloc(align, cap);
         if (p == nullptr) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
@@ -72,20 +75,16 @@ class buffer_cache {
         {
             std::lock_guard<std::mutex> lock(m_);
             const double t = now();
-            trim_idle(t, &drop);
+            trim_idle(t, drop);
             if (capacity <= limit_) {
                 free_.push_back(block{p, capacity, t});
                 held_ += capacity;
-                while (held_ > limit_) {
-                    held_ -= free_.front().capacity;
-                    drop.push_back(free_.front().data);
-                    free_.erase(free_.begin());
-                }
+                evict_to_limit(drop);
             } else {
                 drop.push_back(p);
             }
         }
-        for (void* d : drop) std::free(d);
+        release_all(drop);
     }
 
     /// Sets the most bytes kept (0: keep nothing, and free what is kept); returns the previous limit.
@@ -96,19 +95,10 @@ class buffer_cache {
             std::lock_guard<std::mutex> lock(m_);
             old = limit_;
             limit_ = bytes;
-            while (held_ > limit_) {
-                held_ -= free_.front().capacity;
-                drop.push_back(free_.front().data);
-                free_.erase(free_.begin());
-            }
+            evict_to_limit(drop);
         }
-        for (void* d : drop) std::free(d);
+        release_all(drop);
         return old;
-    }
-
-    std::size_t limit() {
-        std::lock_guard<std::mutex> lock(m_);
-        return limit_;
     }
 
     std::size_t held() {
@@ -136,13 +126,26 @@ class buffer_cache {
         return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
     }
 
-    // Frees (or collects into `drop`) blocks idle for longer than idle_seconds. Caller holds m_.
-    void trim_idle(double t, std::vector<void*>* drop = nullptr) {
+    static void release_all(const std::vector<void*>& blocks) noexcept {
+        for (void* d : blocks) std::free(d);
+    }
+
+    // Moves the oldest blocks into `drop` until at most limit_ bytes are kept. Caller holds m_.
+    void evict_to_limit(std::vector<void*>& drop) {
+        while (held_ > limit_) {
+            held_ -= free_.front().capacity;
+            drop.push_back(free_.front().data);
+            free_.erase(free_.begin());
+        }
+    }
+
+    // Moves blocks idle for longer than idle_seconds into `drop` (freed by the caller after unlocking).
+    // Caller holds m_.
+    void trim_idle(double t, std::vector<void*>& drop) {
         for (std::size_t i = 0; i < free_.size();) {
             if (t - free_[i].released > idle_seconds) {
                 held_ -= free_[i].capacity;
-                if (drop != nullptr) drop->push_back(free_[i].data);
-                else std::free(free_[i].data);
+                drop.push_back(free_[i].data);
                 free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
             } else {
                 ++i;

@@ -190,9 +190,9 @@ void test_dequantize(std::mt19937_64& rng) {
     }
 }
 
-// Values next to every rounding boundary (k + 1/2) * s, for many scales: the SIMD kernels' exact-reciprocal
-// division must round them exactly as the scalar true division does. Also |x / s| up to 2^24, where the
-// reciprocal is never trusted, with zero points far from 0.
+// Values next to every rounding boundary (k + 1/2) * s, for many scales: the SIMD kernels' bracketed
+// multiplication (quantize.hpp, detail::bracket) must round them exactly as the scalar true division does.
+// Also |x / s| up to 2^24, where the bracket never decides, with zero points far from 0.
 template <class T>
 void test_ties(std::mt19937_64& rng) {
     std::uniform_real_distribution<double> mant(1.0, 2.0);

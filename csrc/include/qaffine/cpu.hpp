@@ -34,8 +34,9 @@
 #define QAFFINE_SIMD_BEGIN
 #define QAFFINE_SIMD_END
 #endif
-// Keeps a loaded vector in its register: without it GCC folds the same load into a second instruction
-// (vcmpunordps mem, ...), which doubles the loads of a load-bound loop.
+// Keeps a vector in its register as an opaque value: GCC then neither folds a load into a second
+// instruction (vcmpunordps mem, ..., which doubles the loads of a load-bound loop) nor contracts a product
+// with the following addition into an FMA.
 #define QAFFINE_KEEP(v) __asm__("" : "+v"(v))
 #else
 #define QAFFINE_X86_SIMD 0

@@ -88,22 +88,15 @@ inline bracket make_bracket(float s, std::int32_t z, std::int32_t qmin, std::int
 
 }  // namespace detail
 
-// Keeps a product from being contracted with the following addition into an FMA (GCC contracts by
-// default in GNU mode, also across intrinsics), so `multiply` rounds twice on every compiler and level.
-#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(_M_X64))
-#define QAFFINE_OPAQUE_X(v) __asm__("" : "+x"(v))
-#define QAFFINE_OPAQUE_V(v) __asm__("" : "+v"(v))
-#else
-#define QAFFINE_OPAQUE_X(v) ((void)0)
-#define QAFFINE_OPAQUE_V(v) ((void)0)
-#endif
-
 namespace scalar {
 
+// Keeps a product from being contracted with the following addition into an FMA (GCC contracts by
+// default in GNU mode, also across intrinsics), so `multiply` rounds twice on every compiler and level.
+// The SIMD steps do the same with QAFFINE_KEEP (cpu.hpp).
 template <class T>
 inline T opaque(T v) noexcept {
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(_M_X64))
-    QAFFINE_OPAQUE_X(v);
+    __asm__("" : "+x"(v));
 #else
     volatile T t = v;
     v = t;
@@ -164,7 +157,7 @@ QAFFINE_TARGET_AVX2 inline __m256 step(__m256 v, __m256 s, __m256 fz, __m256 lo,
     if (R == rounding::divide) y = _mm256_div_ps(v, s);
     else if (R == rounding::multiply) {
         y = _mm256_mul_ps(v, s);
-        QAFFINE_OPAQUE_X(y);
+        QAFFINE_KEEP(y);
         y = _mm256_add_ps(y, fz);
     }
     else y = _mm256_fmadd_ps(v, s, fz);
@@ -177,7 +170,7 @@ QAFFINE_TARGET_AVX2 inline __m256d step(__m256d v, __m256d s, __m256d fz, __m256
     if (R == rounding::divide) y = _mm256_div_pd(v, s);
     else if (R == rounding::multiply) {
         y = _mm256_mul_pd(v, s);
-        QAFFINE_OPAQUE_X(y);
+        QAFFINE_KEEP(y);
         y = _mm256_add_pd(y, fz);
     }
     else y = _mm256_fmadd_pd(v, s, fz);
@@ -386,7 +379,7 @@ QAFFINE_TARGET_AVX512 inline __m512 step(__m512 v, __m512 s, __m512 fz, __m512 l
     if (R == rounding::divide) y = _mm512_div_ps(v, s);
     else if (R == rounding::multiply) {
         y = _mm512_mul_ps(v, s);
-        QAFFINE_OPAQUE_V(y);
+        QAFFINE_KEEP(y);
         y = _mm512_add_ps(y, fz);
     }
     else y = _mm512_fmadd_ps(v, s, fz);
@@ -399,7 +392,7 @@ QAFFINE_TARGET_AVX512 inline __m512d step(__m512d v, __m512d s, __m512d fz, __m5
     if (R == rounding::divide) y = _mm512_div_pd(v, s);
     else if (R == rounding::multiply) {
         y = _mm512_mul_pd(v, s);
-        QAFFINE_OPAQUE_V(y);
+        QAFFINE_KEEP(y);
         y = _mm512_add_pd(y, fz);
     }
     else y = _mm512_fmadd_pd(v, s, fz);
