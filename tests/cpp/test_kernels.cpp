@@ -80,6 +80,32 @@ std::vector<T> make_data(std::size_t n, std::mt19937_64& rng, int flavour, const
     return x;
 }
 
+// The float minmax loops run from the end down with a prefetch behind them: an extreme or a NaN placed at
+// each edge of the prefetching loop, the plain loop below it and the tail must be found at every level.
+template <class T>
+void test_minmax_positions(std::mt19937_64& rng) {
+    for (std::size_t n : {2111u, 2112u, 2113u, 2176u, 2190u, 4099u, 65537u}) {
+        std::vector<std::size_t> at{0, 1, 15, 16, 63, 64, 65, 2047, 2048, 2111, 2112, n / 2};
+        for (std::size_t back : {1u, 2u, 16u, 17u, 64u, 65u, 2112u, 2113u}) at.push_back(n - back);
+        const std::vector<T> base = make_data<T>(n, rng, 0, qaffine::qparams{});
+        for (std::size_t k : at) {
+            if (k >= n) continue;
+            for (int what = 0; what < 3; ++what) {
+                std::vector<T> y = base;
+                y[k] = what == 0 ? T(-1e6) : what == 1 ? T(1e6) : std::numeric_limits<T>::quiet_NaN();
+                const auto ref = qaffine::scalar::minmax(y.data(), n);
+                check(what == 2 ? ref.has_nan : (what == 0 ? ref.lo == T(-1e6) : ref.hi == T(1e6)),
+                      "scalar minmax finds the planted value", "scalar", n, k);
+                for (auto level : levels()) {
+                    const auto got = qaffine::minmax(y.data(), n, level);
+                    check(same_bits(got.lo, ref.lo) && same_bits(got.hi, ref.hi) && got.has_nan == ref.has_nan,
+                          "minmax planted extreme / NaN", qaffine::to_string(level), n, k);
+                }
+            }
+        }
+    }
+}
+
 template <class T>
 void test_minmax(std::mt19937_64& rng) {
     const qaffine::qparams unit{};
@@ -641,6 +667,8 @@ int main() {
     std::mt19937_64 rng(20261128);
     test_minmax<float>(rng);
     test_minmax<double>(rng);
+    test_minmax_positions<float>(rng);
+    test_minmax_positions<double>(rng);
     test_quantize<float, std::uint8_t>(rng);
     test_quantize<float, std::int8_t>(rng);
     test_quantize<double, std::uint8_t>(rng);

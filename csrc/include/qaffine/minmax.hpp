@@ -101,15 +101,18 @@ QAFFINE_TARGET_AVX2 inline minmax_result<float> minmax(const float* x, std::size
         lo3 = _mm256_min_ps(d, lo3); hi3 = _mm256_max_ps(d, hi3);                                    \
         nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q))); \
     } while (0)
-    constexpr std::size_t ahead = detail::prefetch_bytes / sizeof(float);
-    std::size_t i = 0;
-    for (; i + ahead + 32 <= n; i += 32) {
-        _mm_prefetch(reinterpret_cast<const char*>(x + i + ahead), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(x + i + ahead + 16), _MM_HINT_T0);
-        QAFFINE_MINMAX_BODY(x + i);
+    // 32-float blocks from the end down (detail::prefetch_bytes says why), then the tail.
+    const std::size_t full = n / 32 * 32;
+    std::size_t i = full;
+    constexpr std::size_t behind = detail::prefetch_bytes / sizeof(float);
+    for (; i >= behind + 32; i -= 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(x + i - 32 - behind), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(x + i - 16 - behind), _MM_HINT_T0);
+        QAFFINE_MINMAX_BODY(x + i - 32);
     }
-    for (; i + 32 <= n; i += 32) QAFFINE_MINMAX_BODY(x + i);
+    for (; i >= 32; i -= 32) QAFFINE_MINMAX_BODY(x + i - 32);
 #undef QAFFINE_MINMAX_BODY
+    i = full;
     for (; i + 8 <= n; i += 8) {
         const __m256 a = _mm256_loadu_ps(x + i);
         lo0 = _mm256_min_ps(a, lo0); hi0 = _mm256_max_ps(a, hi0);
@@ -203,15 +206,18 @@ QAFFINE_TARGET_AVX512 inline minmax_result<float> minmax(const float* x, std::si
         nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) |                  \
                                      _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q));                        \
     } while (0)
-    constexpr std::size_t ahead = detail::prefetch_bytes / sizeof(float);
-    std::size_t i = 0;
-    for (; i + ahead + 64 <= n; i += 64) {
+    // 64-float blocks from the end down (detail::prefetch_bytes says why), then the tail.
+    const std::size_t full = n / 64 * 64;
+    std::size_t i = full;
+    constexpr std::size_t behind = detail::prefetch_bytes / sizeof(float);
+    for (; i >= behind + 64; i -= 64) {
         for (std::size_t k = 0; k < 64; k += 16)
-            _mm_prefetch(reinterpret_cast<const char*>(x + i + ahead + k), _MM_HINT_T0);
-        QAFFINE_MINMAX_BODY(x + i);
+            _mm_prefetch(reinterpret_cast<const char*>(x + i - 64 - behind + k), _MM_HINT_T0);
+        QAFFINE_MINMAX_BODY(x + i - 64);
     }
-    for (; i + 64 <= n; i += 64) QAFFINE_MINMAX_BODY(x + i);
+    for (; i >= 64; i -= 64) QAFFINE_MINMAX_BODY(x + i - 64);
 #undef QAFFINE_MINMAX_BODY
+    i = full;
     for (; i + 16 <= n; i += 16) {
         const __m512 a = _mm512_loadu_ps(x + i);
         lo0 = _mm512_min_ps(a, lo0); hi0 = _mm512_max_ps(a, hi0);

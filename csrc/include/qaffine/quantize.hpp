@@ -411,6 +411,56 @@ QAFFINE_TARGET_AVX512 inline __m512i codes16(__m512 v, __m512 sv, __m512 fz, __m
     return _mm512_add_epi32(_mm512_cvtps_epi32(step<R>(v, sv, fz, lo, hi)), zadd);
 }
 
+// Packs four vectors of 16 int32 (inside Q's range, or to be saturated into it) into 64 bytes, in order.
+template <class Q>
+QAFFINE_TARGET_AVX512 inline __m512i pack64(__m512i a, __m512i b, __m512i c, __m512i d) noexcept {
+    const __m512i ab = _mm512_packs_epi32(a, b);  // per 128-bit lane k: a[4k..4k+4) b[4k..4k+4)
+    const __m512i cd = _mm512_packs_epi32(c, d);
+    const __m512i bytes = std::is_signed<Q>::value ? _mm512_packs_epi16(ab, cd) : _mm512_packus_epi16(ab, cd);
+    // lane k holds a, b, c, d's dwords k: gather dword k of every lane, then the next
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_epi32(order, bytes);
+}
+
+// 16 codes (int32) of v by the bracketed multiplication (detail::bracket); lanes to redo or'ed into bad.
+// Clamp = false when [qmin, qmax] is Q's whole range: pack64's saturating packs clamp instead (see
+// avx2::bracket8 for why the unclamped bits minus 0x4B400000 saturate to the right end).
+template <bool Clamp>
+QAFFINE_TARGET_AVX512 inline __m512i bracket16(__m512 v, __m512 ra, __m512 rb, __m512 mz, __m512 tlo, __m512 thi,
+                                               __m512i m, __mmask16& bad) noexcept {
+    const __m512 ta = _mm512_fmadd_ps(v, ra, mz), tb = _mm512_fmadd_ps(v, rb, mz);
+    bad = static_cast<__mmask16>(bad | _mm512_cmp_ps_mask(ta, tb, _CMP_NEQ_UQ));
+    return _mm512_sub_epi32(_mm512_castps_si512(Clamp ? _mm512_min_ps(_mm512_max_ps(ta, tlo), thi) : ta), m);
+}
+
+template <bool Clamp, rounding R, class Q>
+QAFFINE_TARGET_AVX512 inline std::size_t bracket_loop(const float* x, std::size_t n, Q* out, const detail::bracket& b,
+                                                      __m512 sv, __m512 fz, __m512 lo, __m512 hi, __m512i zadd,
+                                                      __mmask16& nan) noexcept {
+    const __m512 ra = _mm512_set1_ps(b.ra), rb = _mm512_set1_ps(b.rb), mz = _mm512_set1_ps(b.mz);
+    const __m512 tlo = _mm512_set1_ps(b.tlo), thi = _mm512_set1_ps(b.thi);
+    const __m512i m = _mm512_set1_epi32(0x4B400000);  // the bits of 1.5 * 2^23
+    std::size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);
+        __m512 v2 = _mm512_loadu_ps(x + i + 32), v3 = _mm512_loadu_ps(x + i + 48);
+        QAFFINE_KEEP(v0); QAFFINE_KEEP(v1); QAFFINE_KEEP(v2); QAFFINE_KEEP(v3);
+        __mmask16 bad = 0;
+        __m512i q0 = bracket16<Clamp>(v0, ra, rb, mz, tlo, thi, m, bad);
+        __m512i q1 = bracket16<Clamp>(v1, ra, rb, mz, tlo, thi, m, bad);
+        __m512i q2 = bracket16<Clamp>(v2, ra, rb, mz, tlo, thi, m, bad);
+        __m512i q3 = bracket16<Clamp>(v3, ra, rb, mz, tlo, thi, m, bad);
+        if (bad != 0) {  // rare: true division
+            q0 = codes16<R>(v0, sv, fz, lo, hi, zadd, nan);
+            q1 = codes16<R>(v1, sv, fz, lo, hi, zadd, nan);
+            q2 = codes16<R>(v2, sv, fz, lo, hi, zadd, nan);
+            q3 = codes16<R>(v3, sv, fz, lo, hi, zadd, nan);
+        }
+        _mm512_storeu_si512(reinterpret_cast<void*>(out + i), pack64<Q>(q0, q1, q2, q3));
+    }
+    return i;
+}
+
 // Values are inside Q's range after the clamp, so the truncating vpmovdb narrows exactly for both uint8
 // and int8. Three loops: long runs stream (prefetch, non-temporal 64-byte stores); shorter divide runs
 // use the exact bracketed multiplication (detail::bracket); the rest divide.
@@ -452,19 +502,9 @@ QAFFINE_TARGET_AVX512 inline bool quantize(const float* x, std::size_t n, float 
     } else if (R == rounding::divide && n >= detail::bracket_min) {
         const detail::bracket b = detail::make_bracket(s, z, qmin, qmax);
         if (b.usable) {
-            const __m512 ra = _mm512_set1_ps(b.ra), rb = _mm512_set1_ps(b.rb), mz = _mm512_set1_ps(b.mz);
-            const __m512 tlo = _mm512_set1_ps(b.tlo), thi = _mm512_set1_ps(b.thi);
-            for (; i + 16 <= n; i += 16) {
-                __m512 v = _mm512_loadu_ps(x + i);
-                QAFFINE_KEEP(v);
-                const __m512 ta = _mm512_fmadd_ps(v, ra, mz), tb = _mm512_fmadd_ps(v, rb, mz);
-                __m512i q;
-                if (_mm512_cmp_ps_mask(ta, tb, _CMP_NEQ_UQ) == 0)
-                    q = _mm512_castps_si512(_mm512_min_ps(_mm512_max_ps(ta, tlo), thi));  // low byte = code
-                else
-                    q = codes16<R>(v, sv, fz, lo, hi, zadd, nan);  // rare: true division
-                _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(q));
-            }
+            const bool full = qmin == std::numeric_limits<Q>::min() && qmax == std::numeric_limits<Q>::max();
+            i = full ? bracket_loop<false, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan)
+                     : bracket_loop<true, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan);
         }
     }
     for (; i + 64 <= n; i += 64) {
