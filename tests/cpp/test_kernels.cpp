@@ -268,20 +268,23 @@ void test_ties(std::mt19937_64& rng) {
     }
 }
 
-// Runs of at least detail::stream_min elements take the streaming loop (prefetch, aligned non-temporal
+// Runs of at least detail::stream_codes_min elements take the streaming loop (prefetch, aligned non-temporal
 // stores after an unaligned head): every rounding, both code types, misaligned input and output, NaN,
 // ties and saturation mixed in, and guard bytes on both sides of the output left untouched.
+// Both the whole code range (the saturating packs clamp) and a narrowed one (the float clamp). Ties are
+// sparse (one in 499) so that most 64-element groups take the bracketed multiplication, not its redo.
 template <class Q>
-void test_streaming(std::mt19937_64& rng) {
-    const std::size_t n = qaffine::detail::stream_min + 1000 + 37;
-    const std::int32_t qmin = std::numeric_limits<Q>::min(), qmax = std::numeric_limits<Q>::max();
+void test_streaming(std::mt19937_64& rng, bool narrowed) {
+    const std::size_t n = qaffine::detail::stream_codes_min + 1000 + 37;
+    const std::int32_t qmin = std::numeric_limits<Q>::min() + (narrowed ? 3 : 0);
+    const std::int32_t qmax = std::numeric_limits<Q>::max() - (narrowed ? 5 : 0);
     const qaffine::qparams p{0.0213f, std::is_signed<Q>::value ? -3 : 125, qmin, qmax};
     std::vector<float> buf(n + 8);
     std::normal_distribution<float> normal(0.0f, 1.5f);
     std::uniform_int_distribution<int> code(-200, 200);
     std::uniform_int_distribution<std::size_t> pos(0, n + 7);
     for (std::size_t i = 0; i < buf.size(); ++i)
-        buf[i] = (i % 7 == 3) ? static_cast<float>((code(rng) + 0.5) * static_cast<double>(p.scale)) : normal(rng) * 2.0f;
+        buf[i] = (i % 499 == 3) ? static_cast<float>((code(rng) + 0.5) * static_cast<double>(p.scale)) : normal(rng) * 2.0f;
     buf[pos(rng)] = std::numeric_limits<float>::infinity();
     buf[pos(rng)] = -std::numeric_limits<float>::infinity();
     for (std::size_t in_off : {0u, 3u}) {
@@ -678,8 +681,10 @@ int main() {
     test_dequantize<std::int8_t, float>(rng);
     test_dequantize<std::int8_t, double>(rng);
     test_ties<float>(rng);
-    test_streaming<std::uint8_t>(rng);
-    test_streaming<std::int8_t>(rng);
+    for (bool narrowed : {false, true}) {
+        test_streaming<std::uint8_t>(rng, narrowed);
+        test_streaming<std::int8_t>(rng, narrowed);
+    }
     test_ties<double>(rng);
     test_vec_kernels<float, std::uint8_t>(rng);
     test_vec_kernels<float, std::int8_t>(rng);
