@@ -216,6 +216,30 @@ void test_dequantize(std::mt19937_64& rng) {
     }
 }
 
+// Runs of at least detail::dequantize_stream_min codes are written with non-temporal stores after a head that
+// reaches an aligned boundary: several output offsets within a 64-byte line, guard values on both sides untouched.
+template <class Q>
+void test_dequantize_streaming(std::mt19937_64& rng) {
+    const std::size_t n = qaffine::detail::dequantize_stream_min + 1000 + 37;
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::vector<Q> codes(n + 3);
+    for (auto& c : codes) c = static_cast<Q>(byte(rng) - (std::is_signed<Q>::value ? 128 : 0));
+    const qaffine::qparams p{0.0371f, std::is_signed<Q>::value ? -5 : 131, std::numeric_limits<Q>::min(),
+                             std::numeric_limits<Q>::max()};
+    for (std::size_t in_off : {0u, 3u}) {
+        for (std::size_t out_off : {0u, 7u}) {
+            std::vector<float> ref(n + 32, -7.0f), got(n + 32, -7.0f);
+            qaffine::scalar::dequantize(codes.data() + in_off, n, p.scale, p.zero_point, ref.data() + out_off);
+            for (auto level : levels()) {
+                std::fill(got.begin(), got.end(), -7.0f);
+                qaffine::dequantize(codes.data() + in_off, n, p, got.data() + out_off, level);
+                check(same_bytes(got.data(), ref.data(), got.size() * sizeof(float)), "streaming dequantize",
+                      qaffine::to_string(level), n, out_off * 100 + in_off);
+            }
+        }
+    }
+}
+
 // Values next to every rounding boundary (k + 1/2) * s, for many scales: the SIMD kernels' bracketed
 // multiplication (quantize.hpp, detail::bracket) must round them exactly as the scalar true division does.
 // Also |x / s| up to 2^24, where the bracket never decides, with zero points far from 0.
@@ -681,6 +705,8 @@ int main() {
     test_dequantize<std::int8_t, float>(rng);
     test_dequantize<std::int8_t, double>(rng);
     test_ties<float>(rng);
+    test_dequantize_streaming<std::uint8_t>(rng);
+    test_dequantize_streaming<std::int8_t>(rng);
     for (bool narrowed : {false, true}) {
         test_streaming<std::uint8_t>(rng, narrowed);
         test_streaming<std::int8_t>(rng, narrowed);

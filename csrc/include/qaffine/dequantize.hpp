@@ -50,6 +50,17 @@ QAFFINE_TARGET_AVX2 inline void dequantize(const Q* q, std::size_t n, float scal
     const __m256 s = _mm256_set1_ps(scale);
     const __m256i z = _mm256_set1_epi32(zero_point);
     std::size_t i = 0;
+    if (n >= detail::dequantize_stream_min && reinterpret_cast<std::uintptr_t>(out) % sizeof(float) == 0) {
+        i = ((32 - (reinterpret_cast<std::uintptr_t>(out) & 31)) & 31) / sizeof(float);  // to a 32-byte boundary
+        scalar::dequantize(q, i, scale, zero_point, out);
+        for (; i + 32 <= n; i += 32) {
+            for (int k = 0; k < 4; ++k) {
+                const __m256i d = _mm256_sub_epi32(widen8(q + i + 8 * k), z);
+                _mm256_stream_ps(out + i + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(d), s));
+            }
+        }
+        _mm_sfence();
+    }
     for (; i + 32 <= n; i += 32) {
         for (int k = 0; k < 4; ++k) {
             const __m256i d = _mm256_sub_epi32(widen8(q + i + 8 * k), z);
@@ -127,6 +138,17 @@ QAFFINE_TARGET_AVX512 inline void dequantize(const Q* q, std::size_t n, float sc
     const __m512 s = _mm512_set1_ps(scale);
     const __m512i z = _mm512_set1_epi32(zero_point);
     std::size_t i = 0;
+    if (n >= detail::dequantize_stream_min && reinterpret_cast<std::uintptr_t>(out) % sizeof(float) == 0) {
+        i = ((64 - (reinterpret_cast<std::uintptr_t>(out) & 63)) & 63) / sizeof(float);  // to a 64-byte boundary
+        scalar::dequantize(q, i, scale, zero_point, out);
+        for (; i + 64 <= n; i += 64) {
+            for (int k = 0; k < 4; ++k) {
+                const __m512i d = _mm512_sub_epi32(widen16(q + i + 16 * k), z);
+                _mm512_stream_ps(out + i + 16 * k, _mm512_mul_ps(_mm512_cvtepi32_ps(d), s));
+            }
+        }
+        _mm_sfence();
+    }
     for (; i + 64 <= n; i += 64) {
         for (int k = 0; k < 4; ++k) {
             const __m512i d = _mm512_sub_epi32(widen16(q + i + 16 * k), z);

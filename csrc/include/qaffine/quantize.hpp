@@ -39,11 +39,6 @@ inline float kernel_scale(float scale, rounding r) noexcept { return r == roundi
 
 namespace detail {
 
-/// Per-block runs at least this long (elements) write their codes with non-temporal stores and prefetch
-/// their input: their output would not stay in cache anyway, and skipping the read-for-ownership of the
-/// output lines saves a sixth of the memory traffic (1e7 floats on Zen 4: 1.20 -> 0.72 ms).
-constexpr std::size_t stream_min = std::size_t(1) << 21;
-
 /// The same for the code pass of a single (scale, zero point): from 2^18 elements (1 MiB of floats). After a
 /// range pass the start of x is still in cache (minmax runs backwards), and codes that bypass the caches
 /// leave it there (Zen 4, range + code pass, same process: 3e5 floats 18.6 -> 15.1 us, 1e6 67 -> 65 us).
