@@ -90,6 +90,13 @@ QAFFINE_TARGET_AVX2 inline minmax_result<float> minmax(const float* x, std::size
     __m256 lo0 = pinf, lo1 = pinf, lo2 = pinf, lo3 = pinf;
     __m256 hi0 = ninf, hi1 = ninf, hi2 = ninf, hi3 = ninf;
     __m256 nan = _mm256_setzero_ps();
+    // NaN check on the integer side (the FP pipes are busy with min/max): the largest |bits| seen; a NaN's
+    // exceed 0x7F800000 (1e6 floats on Zen 4: 37 -> 31 us against a compare per pair of vectors). The
+    // AVX-512 loop keeps its compares: there the integer form gained in L2 (1e5: 2.1 -> 1.5 us) but lost
+    // from L3 (1e6: 30.4 -> 31.7 us).
+    const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF);
+    __m256i top = _mm256_setzero_si256();
+#define QAFFINE_ABS8(v) _mm256_and_si256(_mm256_castps_si256(v), abs_mask)
 #define QAFFINE_MINMAX_BODY(p)                                                                       \
     do {                                                                                             \
         __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps((p) + 8);                                 \
@@ -99,7 +106,8 @@ QAFFINE_TARGET_AVX2 inline minmax_result<float> minmax(const float* x, std::size
         lo1 = _mm256_min_ps(b, lo1); hi1 = _mm256_max_ps(b, hi1);                                    \
         lo2 = _mm256_min_ps(c, lo2); hi2 = _mm256_max_ps(c, hi2);                                    \
         lo3 = _mm256_min_ps(d, lo3); hi3 = _mm256_max_ps(d, hi3);                                    \
-        nan = _mm256_or_ps(nan, _mm256_or_ps(_mm256_cmp_ps(a, b, _CMP_UNORD_Q), _mm256_cmp_ps(c, d, _CMP_UNORD_Q))); \
+        top = _mm256_max_epu32(top, _mm256_max_epu32(_mm256_max_epu32(QAFFINE_ABS8(a), QAFFINE_ABS8(b)),   \
+                                                      _mm256_max_epu32(QAFFINE_ABS8(c), QAFFINE_ABS8(d)))); \
     } while (0)
     // 32-float blocks from the end down (detail::prefetch_bytes says why), then the tail.
     const std::size_t full = n / 32 * 32;
@@ -112,6 +120,8 @@ QAFFINE_TARGET_AVX2 inline minmax_result<float> minmax(const float* x, std::size
     }
     for (; i >= 32; i -= 32) QAFFINE_MINMAX_BODY(x + i - 32);
 #undef QAFFINE_MINMAX_BODY
+#undef QAFFINE_ABS8
+    nan = _mm256_castsi256_ps(_mm256_cmpgt_epi32(top, _mm256_set1_epi32(0x7F800000)));
     i = full;
     for (; i + 8 <= n; i += 8) {
         const __m256 a = _mm256_loadu_ps(x + i);
