@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -317,6 +317,7 @@ THREAD_MODES: List[Dict[str, Any]] = [{}, {"axis": 0}, {"axis": -1}, {"block_siz
     mode=st.sampled_from(THREAD_MODES),
     special=st.sampled_from([None, "inf", "nan"]),
 )
+@example(seed=129862, n=625216, dtype=np.float16, layout="contiguous", mode={}, special=None)  # overflowed float16
 def test_thread_count_never_changes_the_bytes(
     restore_threads: None, seed: int, n: int, dtype: Any, layout: str, mode: Dict[str, Any], special: Optional[str]
 ) -> None:
@@ -324,7 +325,10 @@ def test_thread_count_never_changes_the_bytes(
     the same error message (a NaN or Inf is named by the same index) — on 300k-700k elements."""
     rng = np.random.default_rng(seed)
     n -= n % 64
-    x = (rng.standard_normal(n) * np.exp(rng.normal(0, 2, n))).astype(dtype)
+    # Clipped inside the dtype's range: float16 overflowed on about one draw in twelve (a RuntimeWarning
+    # from NumPy's cast, an error under this suite's warning filter).
+    limit = float(np.finfo(dtype).max) / 2
+    x = np.clip(rng.standard_normal(n) * np.exp(rng.normal(0, 2, n)), -limit, limit).astype(dtype)
     if special is not None:
         x[rng.integers(0, n, 3)] = np.inf if special == "inf" else np.nan
     x = _view(x.reshape(-1, 64), layout)
