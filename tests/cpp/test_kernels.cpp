@@ -485,7 +485,10 @@ void test_block16(std::mt19937_64& rng) {
     const std::int32_t qmin = std::numeric_limits<Q>::min(), qmax = std::numeric_limits<Q>::max();
     const qaffine::scheme sc{qmin, qmax, false, true};
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    std::uniform_int_distribution<int> kind(0, 11);
+    std::uniform_int_distribution<int> kind(0, 13);
+    // Kinds 12 and 13 put rounding boundaries (k + 1/2) * s of the block's own scale in it: exact ties for a
+    // power-of-two scale, and the float nearest each boundary, one step either side, for an arbitrary one.
+    const qaffine::qparams p13 = qaffine::choose_qparams(-1.3f, 2.9f, qmin, qmax);
     for (std::size_t B : {16u, 32u, 48u, 64u, 128u}) {
         // Rows of whole blocks, and rows ending in a short block with 0, 3 or 16+ full blocks before it.
         for (std::size_t C : {B, 3 * B, 33 * B, B / 2 + 1, 3 * B + 5, 17 * B + 9, 3 * B + 16, 17 * B + 32, 20 * B + 16}) {
@@ -510,6 +513,22 @@ void test_block16(std::mt19937_64& rng) {
                         case 7: v *= 1e30f; break;
                         case 8: v = -std::fabs(v) * 1e-3f; break;
                         case 9: v = (i % 3) ? std::numeric_limits<float>::denorm_min() : 0.0f; break;  // s underflows
+                        case 12:  // [0, 255 / 16]: s = 1/16, z = qmin; the rest exact ties
+                            v = i == 0 ? 0.0f : i == 1 ? static_cast<float>(qmax - qmin) / 16.0f
+                                                       : (static_cast<float>((i * 37) % 255) + 0.5f) / 16.0f;
+                            break;
+                        case 13: {  // [-1.3, 2.9]: the float nearest (k + 1/2 - z) * s, and its neighbours
+                            if (i < 2) {
+                                v = i == 0 ? -1.3f : 2.9f;
+                                break;
+                            }
+                            const double k = static_cast<double>((i * 37) % 254 + qmin) + 0.5 - p13.zero_point;
+                            v = static_cast<float>(k * static_cast<double>(p13.scale));
+                            if (i % 3 == 1) v = std::nextafter(v, 10.0f);
+                            if (i % 3 == 2) v = std::nextafter(v, -10.0f);
+                            v = std::min(std::max(v, -1.3f), 2.9f);
+                            break;
+                        }
                         default: break;
                     }
                     x[o * C + c] = v;
