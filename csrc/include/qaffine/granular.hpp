@@ -246,12 +246,12 @@ QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::in
     const __m512i order = _mm512_loadu_si512(order_idx);
     __m512 lo[16], hi[16];
     __mmask16 bad = 0;
-    if (Prefetch) {  // as much as this group reads, detail::prefetch_bytes ahead: a line per 16 floats
-        const float* ahead = x + detail::prefetch_bytes / sizeof(float);
-        for (std::size_t k = 0; k < 16 * B; k += 16) _mm_prefetch(reinterpret_cast<const char*>(ahead + k), _MM_HINT_T0);
-    }
     for (std::size_t j = 0; j < 16; ++j) {
         const float* p = x + j * B;
+        if (Prefetch) {  // as much as this block reads, detail::prefetch_bytes ahead: a line per 16 floats
+            const float* ahead = p + detail::prefetch_bytes / sizeof(float);
+            for (std::size_t k = 0; k < B; k += 16) _mm_prefetch(reinterpret_cast<const char*>(ahead + k), _MM_HINT_T0);
+        }
         __m512 l = _mm512_loadu_ps(p), h = l;
         bad = static_cast<__mmask16>(bad | _mm512_cmp_ps_mask(l, l, _CMP_UNORD_Q));
         for (std::size_t k = 16; k < B; k += 16) {
