@@ -80,6 +80,35 @@ std::vector<T> make_data(std::size_t n, std::mt19937_64& rng, int flavour, const
     return x;
 }
 
+// minmax_accumulate_rows (four rows at a time for float32) against the scalar row-by-row accumulation: row
+// counts around multiples of four, every tail width, NaNs in each of the four rows and in the leftover rows.
+template <class T>
+void test_minmax_accumulate_rows(std::mt19937_64& rng) {
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (std::size_t rows : {1u, 3u, 4u, 5u, 8u, 9u}) {
+        for (std::size_t n : {0u, 1u, 7u, 8u, 15u, 16u, 17u, 40u, 1000u}) {
+            const std::size_t stride = n + 3;
+            std::vector<T> x(rows * stride);
+            for (auto& v : x) v = static_cast<T>(normal(rng));
+            for (int nan_row = -1; nan_row < static_cast<int>(rows); ++nan_row) {
+                std::vector<T> y = x;
+                if (nan_row >= 0 && n > 0) y[static_cast<std::size_t>(nan_row) * stride + (n - 1) / 2] = std::numeric_limits<T>::quiet_NaN();
+                std::vector<T> lo_ref(n, T(5)), hi_ref(n, T(-5));
+                bool nan_ref = false;
+                for (std::size_t r = 0; r < rows; ++r)
+                    nan_ref = qaffine::scalar::minmax_accumulate(y.data() + r * stride, n, lo_ref.data(), hi_ref.data()) || nan_ref;
+                for (auto level : levels()) {
+                    std::vector<T> lo(n, T(5)), hi(n, T(-5));
+                    const bool nan = qaffine::minmax_accumulate_rows(y.data(), stride, rows, n, lo.data(), hi.data(), level);
+                    check(nan == nan_ref && same_bytes(lo.data(), lo_ref.data(), n * sizeof(T)) &&
+                              same_bytes(hi.data(), hi_ref.data(), n * sizeof(T)),
+                          "minmax_accumulate_rows", qaffine::to_string(level), n, rows * 100 + static_cast<std::size_t>(nan_row + 1));
+                }
+            }
+        }
+    }
+}
+
 // The float minmax loops run from the end down with a prefetch behind them: an extreme or a NaN placed at
 // each edge of the prefetching loop, the plain loop below it and the tail must be found at every level.
 template <class T>
@@ -713,6 +742,8 @@ int main() {
     std::mt19937_64 rng(20261128);
     test_minmax<float>(rng);
     test_minmax<double>(rng);
+    test_minmax_accumulate_rows<float>(rng);
+    test_minmax_accumulate_rows<double>(rng);
     test_minmax_positions<float>(rng);
     test_minmax_positions<double>(rng);
     test_quantize<float, std::uint8_t>(rng);

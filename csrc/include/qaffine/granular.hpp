@@ -69,10 +69,7 @@ inline bool minmax_groups(const T* x, const layout& g, T* lo, T* hi, simd_level 
     std::atomic<bool> nan{false};
     if (g.block == 0 && I == 1) {  // columns: each thread takes a range of channels over all rows
         parallel_ranges(C, [&](std::size_t c0, std::size_t c1) {
-            bool n = false;
-            for (std::size_t o = 0; o < g.outer; ++o)
-                n = minmax_accumulate(x + o * C + c0, c1 - c0, lo + c0, hi + c0, level) || n;
-            if (n) nan.store(true);
+            if (minmax_accumulate_rows(x + c0, C, g.outer, c1 - c0, lo + c0, hi + c0, level)) nan.store(true);
         }, detail::unit_grain(g.outer), 16);
     } else if (g.block == 0) {  // channel c: the rows (o, c) for every o
         parallel_ranges(C, [&](std::size_t c0, std::size_t c1) {

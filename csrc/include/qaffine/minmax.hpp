@@ -181,6 +181,33 @@ QAFFINE_TARGET_AVX2 inline bool minmax_accumulate(const float* x, std::size_t n,
     return tail || _mm256_movemask_ps(nan) != 0;
 }
 
+// Four rows x, x + stride, x + 2 stride, x + 3 stride at once: lo and hi are read and written once per four
+// vectors of x. Each min(v, acc) leaves acc when v is NaN, so NaNs are ignored exactly as row by row.
+QAFFINE_TARGET_AVX2 inline bool minmax_accumulate4(const float* x, std::size_t stride, std::size_t n, float* lo,
+                                                   float* hi) noexcept {
+    const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF);
+    __m256i top = _mm256_setzero_si256();  // largest |bits| seen (see minmax)
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + stride + i);
+        __m256 c = _mm256_loadu_ps(x + 2 * stride + i), d = _mm256_loadu_ps(x + 3 * stride + i);
+        QAFFINE_KEEP(a); QAFFINE_KEEP(b); QAFFINE_KEEP(c); QAFFINE_KEEP(d);
+        __m256 l = _mm256_loadu_ps(lo + i), h = _mm256_loadu_ps(hi + i);
+        l = _mm256_min_ps(d, _mm256_min_ps(c, _mm256_min_ps(b, _mm256_min_ps(a, l))));
+        h = _mm256_max_ps(d, _mm256_max_ps(c, _mm256_max_ps(b, _mm256_max_ps(a, h))));
+        _mm256_storeu_ps(lo + i, l);
+        _mm256_storeu_ps(hi + i, h);
+        const __m256i ab = _mm256_max_epu32(_mm256_and_si256(_mm256_castps_si256(a), abs_mask),
+                                            _mm256_and_si256(_mm256_castps_si256(b), abs_mask));
+        const __m256i cd = _mm256_max_epu32(_mm256_and_si256(_mm256_castps_si256(c), abs_mask),
+                                            _mm256_and_si256(_mm256_castps_si256(d), abs_mask));
+        top = _mm256_max_epu32(top, _mm256_max_epu32(ab, cd));
+    }
+    bool nan = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(top, _mm256_set1_epi32(0x7F800000)))) != 0;
+    for (std::size_t r = 0; r < 4; ++r) nan = scalar::minmax_accumulate(x + r * stride + i, n - i, lo + i, hi + i) || nan;
+    return nan;
+}
+
 QAFFINE_TARGET_AVX2 inline bool minmax_accumulate(const double* x, std::size_t n, double* lo, double* hi) noexcept {
     __m256d nan = _mm256_setzero_pd();
     std::size_t i = 0;
@@ -289,6 +316,27 @@ QAFFINE_TARGET_AVX512 inline bool minmax_accumulate(const float* x, std::size_t 
     return tail || nan != 0;
 }
 
+// Four rows at once, as avx2::minmax_accumulate4 (4096 x 4096 per column on Zen 4: 3.9 -> 2.2 ms).
+QAFFINE_TARGET_AVX512 inline bool minmax_accumulate4(const float* x, std::size_t stride, std::size_t n, float* lo,
+                                                     float* hi) noexcept {
+    __mmask16 nan = 0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + stride + i);
+        __m512 c = _mm512_loadu_ps(x + 2 * stride + i), d = _mm512_loadu_ps(x + 3 * stride + i);
+        QAFFINE_KEEP(a); QAFFINE_KEEP(b); QAFFINE_KEEP(c); QAFFINE_KEEP(d);
+        __m512 l = _mm512_loadu_ps(lo + i), h = _mm512_loadu_ps(hi + i);
+        l = _mm512_min_ps(d, _mm512_min_ps(c, _mm512_min_ps(b, _mm512_min_ps(a, l))));
+        h = _mm512_max_ps(d, _mm512_max_ps(c, _mm512_max_ps(b, _mm512_max_ps(a, h))));
+        _mm512_storeu_ps(lo + i, l);
+        _mm512_storeu_ps(hi + i, h);
+        nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q));
+    }
+    bool tail = false;
+    for (std::size_t r = 0; r < 4; ++r) tail = scalar::minmax_accumulate(x + r * stride + i, n - i, lo + i, hi + i) || tail;
+    return tail || nan != 0;
+}
+
 QAFFINE_TARGET_AVX512 inline bool minmax_accumulate(const double* x, std::size_t n, double* lo, double* hi) noexcept {
     __mmask8 nan = 0;
     std::size_t i = 0;
@@ -323,6 +371,12 @@ inline minmax_result<T> minmax(const T* x, std::size_t n, simd_level level = act
     return scalar::minmax(x, n);
 }
 
+/// minmax_accumulate() of `rows` rows x, x + stride, ...: the same lo, hi and NaN report as row by row (float32
+/// takes four rows at a time at the SIMD levels: lo and hi then move through the cache a quarter as often).
+template <class T>
+inline bool minmax_accumulate_rows(const T* x, std::size_t stride, std::size_t rows, std::size_t n, T* lo, T* hi,
+                                   simd_level level = active_level()) noexcept;
+
 /// Dispatching element-wise accumulation (see scalar::minmax_accumulate); returns true if x held a NaN.
 template <class T>
 inline bool minmax_accumulate(const T* x, std::size_t n, T* lo, T* hi, simd_level level = active_level()) noexcept {
@@ -336,6 +390,26 @@ inline bool minmax_accumulate(const T* x, std::size_t n, T* lo, T* hi, simd_leve
     (void)level;
 #endif
     return scalar::minmax_accumulate(x, n, lo, hi);
+}
+
+template <class T>
+inline bool minmax_accumulate_rows(const T* x, std::size_t stride, std::size_t rows, std::size_t n, T* lo, T* hi,
+                                   simd_level level) noexcept {
+    bool nan = false;
+    std::size_t r = 0;
+#if QAFFINE_X86_SIMD
+    if (std::is_same<T, float>::value) {
+        const simd_level l = usable_level(level);
+        const float* xf = reinterpret_cast<const float*>(x);
+        float* lf = reinterpret_cast<float*>(lo);
+        float* hf = reinterpret_cast<float*>(hi);
+        for (; l != simd_level::scalar && r + 4 <= rows; r += 4)
+            nan = (l == simd_level::avx512 ? avx512::minmax_accumulate4(xf + r * stride, stride, n, lf, hf)
+                                           : avx2::minmax_accumulate4(xf + r * stride, stride, n, lf, hf)) || nan;
+    }
+#endif
+    for (; r < rows; ++r) nan = minmax_accumulate(x + r * stride, n, lo, hi, level) || nan;
+    return nan;
 }
 
 }  // namespace qaffine

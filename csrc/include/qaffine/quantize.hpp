@@ -581,7 +581,22 @@ QAFFINE_TARGET_AVX512 inline bool quantize_vec(const float* x, std::size_t n, co
     const __m512i qlo = _mm512_set1_epi32(qmin), qhi = _mm512_set1_epi32(qmax);
     const __m512 one = _mm512_set1_ps(1.0f);
     __mmask16 nan = 0;
-    for (std::size_t i = 0; i < n; i += 16) {
+    std::size_t i = 0;
+    // Whole vectors with plain loads and a 16-byte store (a masked narrowing store per vector costs several
+    // times the arithmetic on Zen 4: 4096 x 4096 per column, code pass 7.9 -> 5.0 ms), then a masked tail.
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        QAFFINE_KEEP(v);
+        const __m512 sv = _mm512_loadu_ps(s + i);
+        const __m512i zi = _mm512_loadu_si512(z + i);
+        const __m512 lo = _mm512_cvtepi32_ps(fused ? qlo : _mm512_sub_epi32(qlo, zi));
+        const __m512 hi = _mm512_cvtepi32_ps(fused ? qhi : _mm512_sub_epi32(qhi, zi));
+        nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+        __m512i q = _mm512_cvtps_epi32(step<R>(v, sv, _mm512_cvtepi32_ps(zi), lo, hi));
+        if (!fused) q = _mm512_add_epi32(q, zi);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(q));
+    }
+    if (i < n) {
         const __mmask16 m = tail_mask16(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         const __m512 sv = _mm512_mask_loadu_ps(one, m, s + i);  // scale 1 in unused lanes
