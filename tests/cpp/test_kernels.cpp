@@ -109,6 +109,44 @@ void test_minmax_accumulate_rows(std::mt19937_64& rng) {
     }
 }
 
+// quantize_vec_rows (four rows at a time for float32 at AVX-512) against the scalar row by row: every rounding,
+// row counts around multiples of four, tails, a NaN in each row reported.
+template <class Q>
+void test_quantize_vec_rows(std::mt19937_64& rng) {
+    std::normal_distribution<float> normal(0.0f, 2.0f);
+    std::uniform_real_distribution<float> scale(0.005f, 0.05f);
+    const std::int32_t qmin = std::numeric_limits<Q>::min(), qmax = std::numeric_limits<Q>::max();
+    std::uniform_int_distribution<std::int32_t> zp(qmin, qmax);
+    for (std::size_t rows : {1u, 4u, 6u, 9u}) {
+        for (std::size_t n : {0u, 5u, 16u, 21u, 300u}) {
+            const std::size_t stride = n + 2;
+            std::vector<float> x(rows * stride), s(n);
+            std::vector<std::int32_t> z(n);
+            for (auto& v : x) v = normal(rng);
+            for (auto& v : s) v = scale(rng);
+            for (auto& v : z) v = zp(rng);
+            for (int nan_row = -1; nan_row < static_cast<int>(rows); ++nan_row) {
+                std::vector<float> y = x;
+                if (nan_row >= 0 && n > 0) y[static_cast<std::size_t>(nan_row) * stride + n / 2] = std::numeric_limits<float>::quiet_NaN();
+                for (auto r : {qaffine::rounding::divide, qaffine::rounding::multiply, qaffine::rounding::fused}) {
+                    std::vector<Q> ref(rows * stride, Q(7));
+                    bool nan_ref = false;
+                    for (std::size_t k = 0; k < rows; ++k)
+                        nan_ref = qaffine::quantize_vec(r, y.data() + k * stride, n, s.data(), z.data(), qmin, qmax,
+                                                        ref.data() + k * stride, qaffine::simd_level::scalar) || nan_ref;
+                    for (auto level : levels()) {
+                        std::vector<Q> got(rows * stride, Q(7));
+                        const bool nan = qaffine::quantize_vec_rows(r, y.data(), stride, rows, n, s.data(), z.data(),
+                                                                    qmin, qmax, got.data(), level);
+                        check(nan == nan_ref && got == ref, "quantize_vec_rows", qaffine::to_string(level), n,
+                              rows * 100 + static_cast<std::size_t>(nan_row + 1));
+                    }
+                }
+            }
+        }
+    }
+}
+
 // The float minmax loops run from the end down with a prefetch behind them: an extreme or a NaN placed at
 // each edge of the prefetching loop, the plain loop below it and the tail must be found at every level.
 template <class T>
@@ -742,6 +780,8 @@ int main() {
     std::mt19937_64 rng(20261128);
     test_minmax<float>(rng);
     test_minmax<double>(rng);
+    test_quantize_vec_rows<std::uint8_t>(rng);
+    test_quantize_vec_rows<std::int8_t>(rng);
     test_minmax_accumulate_rows<float>(rng);
     test_minmax_accumulate_rows<double>(rng);
     test_minmax_positions<float>(rng);

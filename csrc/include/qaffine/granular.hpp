@@ -121,10 +121,13 @@ inline bool quantize_groups(rounding r, const T* x, const layout& g, const float
         const std::size_t rows = I == 1 ? g.outer : g.outer * C, len = I == 1 ? C : I;
         parallel_ranges(rows, [&](std::size_t r0, std::size_t r1) {
             bool n = false;
-            for (std::size_t row = r0; row < r1; ++row) {
-                const std::size_t at = row * len;
-                n = (I == 1 ? quantize_vec(r, x + at, C, s, z, qmin, qmax, out + at, level)
-                            : quantize_run(r, x + at, I, s[row % C], z[row % C], qmin, qmax, out + at, level)) || n;
+            if (I == 1) {
+                n = quantize_vec_rows(r, x + r0 * C, C, r1 - r0, C, s, z, qmin, qmax, out + r0 * C, level);
+            } else {
+                for (std::size_t row = r0; row < r1; ++row) {
+                    const std::size_t at = row * len;
+                    n = quantize_run(r, x + at, I, s[row % C], z[row % C], qmin, qmax, out + at, level) || n;
+                }
             }
             if (n) nan.store(true);
         }, detail::unit_grain(len), 1);

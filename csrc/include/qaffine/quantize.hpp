@@ -611,6 +611,37 @@ QAFFINE_TARGET_AVX512 inline bool quantize_vec(const float* x, std::size_t n, co
     return nan != 0;
 }
 
+// Four rows x + r * stride (codes at out + r * stride) with the same per-element parameters: the parameters
+// are loaded and converted once for the four.
+template <rounding R, class Q>
+QAFFINE_TARGET_AVX512 inline bool quantize_vec4(const float* x, std::size_t stride, std::size_t n, const float* s,
+                                                const std::int32_t* z, std::int32_t qmin, std::int32_t qmax,
+                                                Q* out) noexcept {
+    const bool fused = R != rounding::divide;  // z added before rounding
+    const __m512i qlo = _mm512_set1_epi32(qmin), qhi = _mm512_set1_epi32(qmax);
+    __mmask16 nan = 0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m512 sv = _mm512_loadu_ps(s + i);
+        const __m512i zi = _mm512_loadu_si512(z + i);
+        const __m512 lo = _mm512_cvtepi32_ps(fused ? qlo : _mm512_sub_epi32(qlo, zi));
+        const __m512 hi = _mm512_cvtepi32_ps(fused ? qhi : _mm512_sub_epi32(qhi, zi));
+        const __m512 fz = _mm512_cvtepi32_ps(zi);
+        for (std::size_t r = 0; r < 4; ++r) {
+            __m512 v = _mm512_loadu_ps(x + r * stride + i);
+            QAFFINE_KEEP(v);
+            nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
+            __m512i q = _mm512_cvtps_epi32(step<R>(v, sv, fz, lo, hi));
+            if (!fused) q = _mm512_add_epi32(q, zi);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r * stride + i), _mm512_cvtepi32_epi8(q));
+        }
+    }
+    bool tail = false;
+    for (std::size_t r = 0; r < 4; ++r)
+        tail = quantize_vec<R>(x + r * stride + i, n - i, s + i, z + i, qmin, qmax, out + r * stride + i) || tail;
+    return tail || nan != 0;
+}
+
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize_vec(const double* x, std::size_t n, const float* s,
                                                const std::int32_t* z, std::int32_t qmin, std::int32_t qmax,
@@ -687,6 +718,37 @@ inline bool quantize_run(rounding r, const T* x, std::size_t n, float s, std::in
         case rounding::divide: break;
     }
     return quantize_run<rounding::divide>(x, n, s, z, qmin, qmax, out, level);
+}
+
+/// quantize_vec() of `rows` rows x + r * stride, codes at out + r * stride, all with the parameters s, z (per
+/// channel along the last axis). Float32 at AVX-512 takes four rows at a time.
+template <rounding R, class T, class Q>
+inline bool quantize_vec_rows(const T* x, std::size_t stride, std::size_t rows, std::size_t n, const float* s,
+                              const std::int32_t* z, std::int32_t qmin, std::int32_t qmax, Q* out,
+                              simd_level level = active_level()) noexcept {
+    bool nan = false;
+    std::size_t r = 0;
+#if QAFFINE_X86_SIMD
+    if (std::is_same<T, float>::value && usable_level(level) == simd_level::avx512)
+        for (; r + 4 <= rows; r += 4)
+            nan = avx512::quantize_vec4<R>(reinterpret_cast<const float*>(x) + r * stride, stride, n, s, z, qmin, qmax,
+                                           out + r * stride) || nan;
+#endif
+    for (; r < rows; ++r) nan = quantize_vec<R>(x + r * stride, n, s, z, qmin, qmax, out + r * stride, level) || nan;
+    return nan;
+}
+
+/// Runtime choice of rounding for quantize_vec_rows.
+template <class T, class Q>
+inline bool quantize_vec_rows(rounding r, const T* x, std::size_t stride, std::size_t rows, std::size_t n,
+                              const float* s, const std::int32_t* z, std::int32_t qmin, std::int32_t qmax, Q* out,
+                              simd_level level = active_level()) noexcept {
+    switch (r) {
+        case rounding::multiply: return quantize_vec_rows<rounding::multiply>(x, stride, rows, n, s, z, qmin, qmax, out, level);
+        case rounding::fused: return quantize_vec_rows<rounding::fused>(x, stride, rows, n, s, z, qmin, qmax, out, level);
+        case rounding::divide: break;
+    }
+    return quantize_vec_rows<rounding::divide>(x, stride, rows, n, s, z, qmin, qmax, out, level);
 }
 
 /// Runtime choice of rounding for quantize_vec.
