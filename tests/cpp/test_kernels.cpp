@@ -589,7 +589,7 @@ void test_block16(std::mt19937_64& rng) {
                                 v = i == 0 ? -1.3f : 2.9f;
                                 break;
                             }
-                            const double k = static_cast<double>((i * 37) % 254 + qmin) + 0.5 - p13.zero_point;
+                            const double k = static_cast<double>((i * 37) % 254) + qmin + 0.5 - p13.zero_point;
                             v = static_cast<float>(k * static_cast<double>(p13.scale));
                             if (i % 3 == 1) v = std::nextafter(v, 10.0f);
                             if (i % 3 == 2) v = std::nextafter(v, -10.0f);
