@@ -50,23 +50,20 @@ QAFFINE_TARGET_AVX2 inline void dequantize(const Q* q, std::size_t n, float scal
     const __m256 s = _mm256_set1_ps(scale);
     const __m256i z = _mm256_set1_epi32(zero_point);
     std::size_t i = 0;
-    if (n >= detail::dequantize_stream_min && reinterpret_cast<std::uintptr_t>(out) % sizeof(float) == 0) {
-        i = ((32 - (reinterpret_cast<std::uintptr_t>(out) & 31)) & 31) / sizeof(float);  // to a 32-byte boundary
+    const bool stream = n >= detail::dequantize_stream_min && reinterpret_cast<std::uintptr_t>(out) % sizeof(float) == 0;
+    if (stream) {  // a scalar head up to a 32-byte boundary, then aligned non-temporal stores
+        i = ((32 - (reinterpret_cast<std::uintptr_t>(out) & 31)) & 31) / sizeof(float);
         scalar::dequantize(q, i, scale, zero_point, out);
-        for (; i + 32 <= n; i += 32) {
-            for (int k = 0; k < 4; ++k) {
-                const __m256i d = _mm256_sub_epi32(widen8(q + i + 8 * k), z);
-                _mm256_stream_ps(out + i + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(d), s));
-            }
-        }
-        _mm_sfence();
     }
     for (; i + 32 <= n; i += 32) {
         for (int k = 0; k < 4; ++k) {
             const __m256i d = _mm256_sub_epi32(widen8(q + i + 8 * k), z);
-            _mm256_storeu_ps(out + i + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(d), s));
+            const __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(d), s);
+            if (stream) _mm256_stream_ps(out + i + 8 * k, y);
+            else _mm256_storeu_ps(out + i + 8 * k, y);
         }
     }
+    if (stream) _mm_sfence();
     for (; i + 8 <= n; i += 8) {
         const __m256i d = _mm256_sub_epi32(widen8(q + i), z);
         _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_cvtepi32_ps(d), s));
@@ -117,7 +114,8 @@ QAFFINE_TARGET_AVX2 inline void dequantize_vec(const Q* q, std::size_t n, const 
 
 namespace avx512 {
 
-// The last 1..15 codes: masked byte loads need AVX512BW, so copy them into a zeroed buffer instead.
+// The last 1..15 codes: a masked 16-byte load needs AVX512VL (not part of the avx512 level), so copy them
+// into a zeroed buffer instead.
 template <class Q>
 QAFFINE_TARGET_AVX512 inline __m512i widen16_tail(const Q* q, std::size_t count) noexcept {
     alignas(16) Q buf[16] = {};
@@ -138,23 +136,20 @@ QAFFINE_TARGET_AVX512 inline void dequantize(const Q* q, std::size_t n, float sc
     const __m512 s = _mm512_set1_ps(scale);
     const __m512i z = _mm512_set1_epi32(zero_point);
     std::size_t i = 0;
-    if (n >= detail::dequantize_stream_min && reinterpret_cast<std::uintptr_t>(out) % sizeof(float) == 0) {
-        i = ((64 - (reinterpret_cast<std::uintptr_t>(out) & 63)) & 63) / sizeof(float);  // to a 64-byte boundary
+    const bool stream = n >= detail::dequantize_stream_min && reinterpret_cast<std::uintptr_t>(out) % sizeof(float) == 0;
+    if (stream) {  // a scalar head up to a 64-byte boundary, then aligned non-temporal stores
+        i = ((64 - (reinterpret_cast<std::uintptr_t>(out) & 63)) & 63) / sizeof(float);
         scalar::dequantize(q, i, scale, zero_point, out);
-        for (; i + 64 <= n; i += 64) {
-            for (int k = 0; k < 4; ++k) {
-                const __m512i d = _mm512_sub_epi32(widen16(q + i + 16 * k), z);
-                _mm512_stream_ps(out + i + 16 * k, _mm512_mul_ps(_mm512_cvtepi32_ps(d), s));
-            }
-        }
-        _mm_sfence();
     }
     for (; i + 64 <= n; i += 64) {
         for (int k = 0; k < 4; ++k) {
             const __m512i d = _mm512_sub_epi32(widen16(q + i + 16 * k), z);
-            _mm512_storeu_ps(out + i + 16 * k, _mm512_mul_ps(_mm512_cvtepi32_ps(d), s));
+            const __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(d), s);
+            if (stream) _mm512_stream_ps(out + i + 16 * k, y);
+            else _mm512_storeu_ps(out + i + 16 * k, y);
         }
     }
+    if (stream) _mm_sfence();
     for (; i + 16 <= n; i += 16) {
         const __m512i d = _mm512_sub_epi32(widen16(q + i), z);
         _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_cvtepi32_ps(d), s));

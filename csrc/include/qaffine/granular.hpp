@@ -319,24 +319,24 @@ template <simd_level L, rounding R, class T, class Q>
 int block_range(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
                std::int32_t* zero_point, Q* out) {
     const std::size_t C = g.channels, nb = g.blocks();
-    const auto where = [&](std::size_t u, std::size_t& at) {
+    struct span {
+        std::size_t at, len;
+    };
+    const auto block = [&](std::size_t u) {  // where block u starts in x, and its length
         const std::size_t o = u / nb, start = (u % nb) * g.block;
-        at = o * C + start;
-        return (C - start) < g.block ? C - start : g.block;
+        return span{o * C + start, (C - start) < g.block ? C - start : g.block};
     };
     for (std::size_t u = u0; u < u1; ++u) {
-        std::size_t at = 0;
-        const std::size_t len = where(u, at);
+        const std::size_t at = block(u).at, len = block(u).len;
         minmax_result<T> mm;
 #if QAFFINE_X86_SIMD
         // A block of at most 16 KiB is too short for minmax's own prefetch to run ahead of it: the next one's
         // lines are requested now (4096x4096 float32 per row on Zen 4: 3.2 -> 2.2 ms; from 32 KiB on, no gain).
         if (L != simd_level::scalar && u + 1 < u1) {
-            std::size_t next = 0;
-            const std::size_t bytes = where(u + 1, next) * sizeof(T);
-            if (bytes <= 16384)
-                for (std::size_t k = 0; k < bytes; k += 64)
-                    _mm_prefetch(reinterpret_cast<const char*>(x + next) + k, _MM_HINT_T0);
+            const span next = block(u + 1);
+            if (next.len * sizeof(T) <= 16384)
+                for (std::size_t k = 0; k < next.len * sizeof(T); k += 64)
+                    _mm_prefetch(reinterpret_cast<const char*>(x + next.at) + k, _MM_HINT_T0);
         }
         if (L == simd_level::avx512) mm = avx512::minmax(x + at, len);
         else if (L == simd_level::avx2) mm = avx2::minmax(x + at, len);

@@ -371,12 +371,6 @@ inline minmax_result<T> minmax(const T* x, std::size_t n, simd_level level = act
     return scalar::minmax(x, n);
 }
 
-/// minmax_accumulate() of `rows` rows x, x + stride, ...: the same lo, hi and NaN report as row by row (float32
-/// takes four rows at a time at the SIMD levels: lo and hi then move through the cache a quarter as often).
-template <class T>
-inline bool minmax_accumulate_rows(const T* x, std::size_t stride, std::size_t rows, std::size_t n, T* lo, T* hi,
-                                   simd_level level = active_level()) noexcept;
-
 /// Dispatching element-wise accumulation (see scalar::minmax_accumulate); returns true if x held a NaN.
 template <class T>
 inline bool minmax_accumulate(const T* x, std::size_t n, T* lo, T* hi, simd_level level = active_level()) noexcept {
@@ -392,9 +386,11 @@ inline bool minmax_accumulate(const T* x, std::size_t n, T* lo, T* hi, simd_leve
     return scalar::minmax_accumulate(x, n, lo, hi);
 }
 
+/// minmax_accumulate() of `rows` rows x, x + stride, ...: the same lo, hi and NaN report as row by row (float32
+/// takes four rows at a time at the SIMD levels: lo and hi then move through the cache a quarter as often).
 template <class T>
 inline bool minmax_accumulate_rows(const T* x, std::size_t stride, std::size_t rows, std::size_t n, T* lo, T* hi,
-                                   simd_level level) noexcept {
+                                   simd_level level = active_level()) noexcept {
     bool nan = false;
     std::size_t r = 0;
 #if QAFFINE_X86_SIMD

@@ -39,9 +39,10 @@ inline float kernel_scale(float scale, rounding r) noexcept { return r == roundi
 
 namespace detail {
 
-/// The same for the code pass of a single (scale, zero point): from 2^18 elements (1 MiB of floats). After a
-/// range pass the start of x is still in cache (minmax runs backwards), and codes that bypass the caches
-/// leave it there (Zen 4, range + code pass, same process: 3e5 floats 18.6 -> 15.1 us, 1e6 67 -> 65 us).
+/// Runs of one (scale, zero point) at least this long (2^18 elements, 1 MiB of floats) prefetch their input
+/// and write their codes with non-temporal stores (per block: detail::stream_min). After a range pass the
+/// start of x is still in cache (minmax runs backwards), and codes that bypass the caches leave it there
+/// (Zen 4, range + code pass, same process: 3e5 floats 18.6 -> 15.1 us, 1e6 67 -> 65 us).
 constexpr std::size_t stream_codes_min = std::size_t(1) << 18;
 
 /// Exact division by multiplication, for rounding::divide on float input. With
@@ -50,8 +51,8 @@ constexpr std::size_t stream_codes_min = std::size_t(1) << 18;
 /// a normal float (|fl(x/s) - x/s| <= 2^-24 |x/s|), and all three round to 0 when the quotient is tiny.
 /// The FMAs tA = fl(x*rA + Mz), tB = fl(x*rB + Mz), Mz = 1.5*2^23 + z, round to the integer grid of
 /// [2^23, 2^24). If tA == tB == Mz + n, both products lie within 1/2 of n, so fl(x/s), strictly between
-/// them, does too and cannot be a tie: round_half_even(fl(x/s)) = n, and the float bits of tA are
-/// 0x4B400000 + n + z, whose low byte is the code. Outside that binade tA == tB only holds for quotients
+/// them, does too and cannot be a tie: round_half_even(fl(x/s)) = n, and the float bits of tA minus
+/// 0x4B400000 are n + z, the code. Outside that binade tA == tB only holds for quotients
 /// far beyond [qmin - z, qmax - z], where the clamp of tA to [1.5*2^23 + qmin, 1.5*2^23 + qmax]
 /// saturates exactly as the division would (±Inf too). Vectors with a lane where tA != tB (a tie, a
 /// quotient within ~2^-19 relative of one, NaN) are recomputed by true division: about 1 vector in 300
@@ -65,6 +66,12 @@ struct bracket {
     bool usable = false;
     float ra = 0, rb = 0, mz = 0, tlo = 0, thi = 0;
 };
+
+/// [qmin, qmax] is all of Q: the saturating packs of the bracket loops then clamp, and the float clamp is skipped.
+template <class Q>
+constexpr bool whole_range(std::int32_t qmin, std::int32_t qmax) noexcept {
+    return qmin == std::numeric_limits<Q>::min() && qmax == std::numeric_limits<Q>::max();
+}
 
 inline bracket make_bracket(float s, std::int32_t z, std::int32_t qmin, std::int32_t qmax) noexcept {
     bracket b;
@@ -263,6 +270,19 @@ QAFFINE_TARGET_AVX2 inline std::size_t bracket_loop(const float* x, std::size_t 
     return i;
 }
 
+// The leading elements of x[0, n) coded by bracket_loop when R divides and the bracket applies (else none);
+// returns how many.
+template <bool Stream, rounding R, class Q>
+QAFFINE_TARGET_AVX2 inline std::size_t bracketed(const float* x, std::size_t n, float s, std::int32_t z,
+                                                 std::int32_t qmin, std::int32_t qmax, Q* out, __m256 sv, __m256 fz,
+                                                 __m256 lo, __m256 hi, __m256i zadd, __m256& nan) noexcept {
+    if (R != rounding::divide) return 0;
+    const detail::bracket b = detail::make_bracket(s, z, qmin, qmax);
+    if (!b.usable) return 0;
+    return detail::whole_range<Q>(qmin, qmax) ? bracket_loop<false, Stream, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan)
+                                              : bracket_loop<true, Stream, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan);
+}
+
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
                                          std::int32_t qmax, Q* out) noexcept {
@@ -279,12 +299,7 @@ QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float s,
         // Large run: aligned non-temporal stores, input prefetched.
         i = (32 - (reinterpret_cast<std::uintptr_t>(out) & 31)) & 31;
         tail_nan = scalar::quantize<R>(x, i, s, z, qmin, qmax, out);
-        const detail::bracket b = R == rounding::divide ? detail::make_bracket(s, z, qmin, qmax) : detail::bracket{};
-        if (b.usable) {
-            const bool full = qmin == std::numeric_limits<Q>::min() && qmax == std::numeric_limits<Q>::max();
-            i += full ? bracket_loop<false, true, R>(x + i, n - i, out + i, b, sv, fz, lo, hi, zadd, nan)
-                      : bracket_loop<true, true, R>(x + i, n - i, out + i, b, sv, fz, lo, hi, zadd, nan);
-        }
+        i += bracketed<true, R>(x + i, n - i, s, z, qmin, qmax, out + i, sv, fz, lo, hi, zadd, nan);
         constexpr std::size_t ahead = detail::prefetch_bytes / sizeof(float);
         for (; i + 32 <= n; i += 32) {
             _mm_prefetch(reinterpret_cast<const char*>(x + i + ahead), _MM_HINT_T0);
@@ -292,13 +307,8 @@ QAFFINE_TARGET_AVX2 inline bool quantize(const float* x, std::size_t n, float s,
             _mm256_stream_si256(reinterpret_cast<__m256i*>(out + i), codes32<R, Q>(x + i, sv, fz, lo, hi, zadd, nan));
         }
         _mm_sfence();
-    } else if (R == rounding::divide && n >= detail::bracket_min) {
-        const detail::bracket b = detail::make_bracket(s, z, qmin, qmax);
-        if (b.usable) {
-            const bool full = qmin == std::numeric_limits<Q>::min() && qmax == std::numeric_limits<Q>::max();
-            i = full ? bracket_loop<false, false, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan)
-                     : bracket_loop<true, false, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan);
-        }
+    } else if (n >= detail::bracket_min) {
+        i = bracketed<false, R>(x, n, s, z, qmin, qmax, out, sv, fz, lo, hi, zadd, nan);
     }
     for (; i + 32 <= n; i += 32)
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), codes32<R, Q>(x + i, sv, fz, lo, hi, zadd, nan));
@@ -481,9 +491,21 @@ QAFFINE_TARGET_AVX512 inline std::size_t bracket_loop(const float* x, std::size_
     return i;
 }
 
+// As avx2::bracketed.
+template <bool Stream, rounding R, class Q>
+QAFFINE_TARGET_AVX512 inline std::size_t bracketed(const float* x, std::size_t n, float s, std::int32_t z,
+                                                   std::int32_t qmin, std::int32_t qmax, Q* out, __m512 sv, __m512 fz,
+                                                   __m512 lo, __m512 hi, __m512i zadd, __mmask16& nan) noexcept {
+    if (R != rounding::divide) return 0;
+    const detail::bracket b = detail::make_bracket(s, z, qmin, qmax);
+    if (!b.usable) return 0;
+    return detail::whole_range<Q>(qmin, qmax) ? bracket_loop<false, Stream, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan)
+                                              : bracket_loop<true, Stream, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan);
+}
+
 // Values are inside Q's range after the clamp, so the truncating vpmovdb narrows exactly for both uint8
-// and int8. Three loops: long runs stream (prefetch, non-temporal 64-byte stores); shorter divide runs
-// use the exact bracketed multiplication (detail::bracket); the rest divide.
+// and int8. Long runs stream (prefetch, non-temporal 64-byte stores); divide runs of detail::bracket_min or
+// more use the exact bracketed multiplication (detail::bracket) where it applies; the rest divide.
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize(const float* x, std::size_t n, float s, std::int32_t z,
                                            std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
@@ -503,12 +525,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize(const float* x, std::size_t n, float 
             _mm512_mask_cvtepi32_storeu_epi8(out + i, m, codes16<R>(v, sv, fz, lo, hi, zadd, nan));
         }
         i = head;
-        const detail::bracket b = R == rounding::divide ? detail::make_bracket(s, z, qmin, qmax) : detail::bracket{};
-        if (b.usable) {
-            const bool full = qmin == std::numeric_limits<Q>::min() && qmax == std::numeric_limits<Q>::max();
-            i += full ? bracket_loop<false, true, R>(x + i, n - i, out + i, b, sv, fz, lo, hi, zadd, nan)
-                      : bracket_loop<true, true, R>(x + i, n - i, out + i, b, sv, fz, lo, hi, zadd, nan);
-        }
+        i += bracketed<true, R>(x + i, n - i, s, z, qmin, qmax, out + i, sv, fz, lo, hi, zadd, nan);
         constexpr std::size_t ahead = detail::prefetch_bytes / sizeof(float);
         for (; i + 64 <= n; i += 64) {
             for (std::size_t k = 0; k < 64; k += 16)
@@ -525,13 +542,8 @@ QAFFINE_TARGET_AVX512 inline bool quantize(const float* x, std::size_t n, float 
             _mm512_stream_si512(reinterpret_cast<__m512i*>(out + i), w);
         }
         _mm_sfence();
-    } else if (R == rounding::divide && n >= detail::bracket_min) {
-        const detail::bracket b = detail::make_bracket(s, z, qmin, qmax);
-        if (b.usable) {
-            const bool full = qmin == std::numeric_limits<Q>::min() && qmax == std::numeric_limits<Q>::max();
-            i = full ? bracket_loop<false, false, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan)
-                     : bracket_loop<true, false, R>(x, n, out, b, sv, fz, lo, hi, zadd, nan);
-        }
+    } else if (n >= detail::bracket_min) {
+        i = bracketed<false, R>(x, n, s, z, qmin, qmax, out, sv, fz, lo, hi, zadd, nan);
     }
     for (; i + 64 <= n; i += 64) {
         for (std::size_t k = 0; k < 64; k += 16) {
@@ -574,39 +586,47 @@ QAFFINE_TARGET_AVX512 inline bool quantize(const double* x, std::size_t n, float
     return nan != 0;
 }
 
+// Per-element parameters of 16 lanes in the form step() takes, converted once (quantize_vec, quantize_vec4).
+struct vec_params16 {
+    __m512 s, fz, lo, hi;
+    __m512i z;
+};
+
+template <rounding R>
+QAFFINE_TARGET_AVX512 inline vec_params16 vec_params(__m512 s, __m512i z, __m512i qlo, __m512i qhi) noexcept {
+    const bool fused = R != rounding::divide;  // z added before rounding
+    return {s, _mm512_cvtepi32_ps(z), _mm512_cvtepi32_ps(fused ? qlo : _mm512_sub_epi32(qlo, z)),
+            _mm512_cvtepi32_ps(fused ? qhi : _mm512_sub_epi32(qhi, z)), z};
+}
+
+template <rounding R>
+QAFFINE_TARGET_AVX512 inline __m512i vec_codes16(__m512 v, const vec_params16& p) noexcept {
+    const __m512i q = _mm512_cvtps_epi32(step<R>(v, p.s, p.fz, p.lo, p.hi));
+    return R != rounding::divide ? q : _mm512_add_epi32(q, p.z);
+}
+
+// Whole vectors with plain loads and a 16-byte store (a masked narrowing store per vector costs several times
+// the arithmetic on Zen 4: 4096 x 4096 per column, code pass 7.9 -> 5.0 ms), then a masked tail.
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize_vec(const float* x, std::size_t n, const float* s, const std::int32_t* z,
                                                std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R != rounding::divide;  // z added before rounding
     const __m512i qlo = _mm512_set1_epi32(qmin), qhi = _mm512_set1_epi32(qmax);
-    const __m512 one = _mm512_set1_ps(1.0f);
     __mmask16 nan = 0;
     std::size_t i = 0;
-    // Whole vectors with plain loads and a 16-byte store (a masked narrowing store per vector costs several
-    // times the arithmetic on Zen 4: 4096 x 4096 per column, code pass 7.9 -> 5.0 ms), then a masked tail.
     for (; i + 16 <= n; i += 16) {
         __m512 v = _mm512_loadu_ps(x + i);
         QAFFINE_KEEP(v);
-        const __m512 sv = _mm512_loadu_ps(s + i);
-        const __m512i zi = _mm512_loadu_si512(z + i);
-        const __m512 lo = _mm512_cvtepi32_ps(fused ? qlo : _mm512_sub_epi32(qlo, zi));
-        const __m512 hi = _mm512_cvtepi32_ps(fused ? qhi : _mm512_sub_epi32(qhi, zi));
+        const vec_params16 p = vec_params<R>(_mm512_loadu_ps(s + i), _mm512_loadu_si512(z + i), qlo, qhi);
         nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
-        __m512i q = _mm512_cvtps_epi32(step<R>(v, sv, _mm512_cvtepi32_ps(zi), lo, hi));
-        if (!fused) q = _mm512_add_epi32(q, zi);
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(q));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(vec_codes16<R>(v, p)));
     }
     if (i < n) {
         const __mmask16 m = tail_mask16(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        const __m512 sv = _mm512_mask_loadu_ps(one, m, s + i);  // scale 1 in unused lanes
-        const __m512i zi = _mm512_maskz_loadu_epi32(m, z + i);
-        const __m512 lo = _mm512_cvtepi32_ps(fused ? qlo : _mm512_sub_epi32(qlo, zi));
-        const __m512 hi = _mm512_cvtepi32_ps(fused ? qhi : _mm512_sub_epi32(qhi, zi));
+        const __m512 sv = _mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), m, s + i);  // scale 1 in unused lanes
+        const vec_params16 p = vec_params<R>(sv, _mm512_maskz_loadu_epi32(m, z + i), qlo, qhi);
         nan = static_cast<__mmask16>(nan | _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q));
-        __m512i q = _mm512_cvtps_epi32(step<R>(v, sv, _mm512_cvtepi32_ps(zi), lo, hi));
-        if (!fused) q = _mm512_add_epi32(q, zi);
-        _mm512_mask_cvtepi32_storeu_epi8(out + i, m, q);
+        _mm512_mask_cvtepi32_storeu_epi8(out + i, m, vec_codes16<R>(v, p));
     }
     return nan != 0;
 }
@@ -617,23 +637,16 @@ template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize_vec4(const float* x, std::size_t stride, std::size_t n, const float* s,
                                                 const std::int32_t* z, std::int32_t qmin, std::int32_t qmax,
                                                 Q* out) noexcept {
-    const bool fused = R != rounding::divide;  // z added before rounding
     const __m512i qlo = _mm512_set1_epi32(qmin), qhi = _mm512_set1_epi32(qmax);
     __mmask16 nan = 0;
     std::size_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        const __m512 sv = _mm512_loadu_ps(s + i);
-        const __m512i zi = _mm512_loadu_si512(z + i);
-        const __m512 lo = _mm512_cvtepi32_ps(fused ? qlo : _mm512_sub_epi32(qlo, zi));
-        const __m512 hi = _mm512_cvtepi32_ps(fused ? qhi : _mm512_sub_epi32(qhi, zi));
-        const __m512 fz = _mm512_cvtepi32_ps(zi);
+        const vec_params16 p = vec_params<R>(_mm512_loadu_ps(s + i), _mm512_loadu_si512(z + i), qlo, qhi);
         for (std::size_t r = 0; r < 4; ++r) {
             __m512 v = _mm512_loadu_ps(x + r * stride + i);
             QAFFINE_KEEP(v);
             nan = static_cast<__mmask16>(nan | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q));
-            __m512i q = _mm512_cvtps_epi32(step<R>(v, sv, fz, lo, hi));
-            if (!fused) q = _mm512_add_epi32(q, zi);
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r * stride + i), _mm512_cvtepi32_epi8(q));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r * stride + i), _mm512_cvtepi32_epi8(vec_codes16<R>(v, p)));
         }
     }
     bool tail = false;
