@@ -30,7 +30,9 @@ _COMPAT = ("onnx", "torch")
 _BIG = int(_core.BUFFER_CACHE_MIN_BYTES)  # results this large come from the buffer cache
 _core_empty = _core.empty
 # Kernel roundings (csrc/include/qaffine/quantize.hpp): x / s, x * (1/s), fma(x, 1/s, z).
-_DIVIDE, _MULTIPLY, _FUSED = 0, 1, 2
+_DIVIDE, _MULTIPLY, _FUSED = _core.Rounding.divide, _core.Rounding.multiply, _core.Rounding.fused
+_U8_SCHEME = _core.Scheme(0, 255, False, True)
+_NON_FINITE = (_core.FoundNaN, _core.FoundInf)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -198,6 +200,10 @@ def _mode(
     return _Mode(axis, block_size, bits, signed, symmetric, include_zero, qmin, qmax)
 
 
+def _scheme(mode: _Mode) -> "_core.Scheme":
+    return _core.Scheme(mode.qmin, mode.qmax, mode.symmetric, mode.include_zero)
+
+
 class _Layout(NamedTuple):
     outer: int
     channels: int
@@ -222,7 +228,7 @@ def _kernel_input(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float16 else a.dtype)
 
 
-def _rounding(compat: Any, per_tensor: bool) -> int:
+def _rounding(compat: Any, per_tensor: bool) -> "_core.Rounding":
     if compat not in _COMPAT:
         raise ValueError(f"compat must be 'onnx' or 'torch', got {compat!r}")
     if compat == "onnx":
@@ -348,7 +354,7 @@ def minmax(
         t = a.dtype.type
         return t(lo), t(hi)
     lay = _layout(a.shape, mode.axis, mode.block_size)
-    lo_g, hi_g, has_nan = _core.minmax_groups(_kernel_input(a), lay.outer, lay.channels, lay.inner, lay.block)
+    lo_g, hi_g, has_nan = _core.minmax_groups(_kernel_input(a), _core.Layout(lay.outer, lay.channels, lay.inner, lay.block))
     if has_nan:
         raise _nan_error(a)
     return lo_g.astype(a.dtype).reshape(lay.params_shape), hi_g.astype(a.dtype).reshape(lay.params_shape)
@@ -404,11 +410,9 @@ def choose_qparams(
         mode = _mode(max(lo_a.ndim, 1), None, axis, block_size, bits, signed, symmetric, include_zero)
     in_double = _is_double(lo) or _is_double(hi)
     if per_tensor:
-        scale, zero_point = _core.choose_qparams(float(lo_a), float(hi_a), mode.qmin, mode.qmax, mode.symmetric,
-                                                 mode.include_zero, in_double)
+        scale, zero_point = _core.choose_qparams(float(lo_a), float(hi_a), _scheme(mode), in_double)
         return _params_of(mode, np.float32(scale), int(zero_point))
-    scale_a, zp_a = _core.choose_qparams_array(lo_a.reshape(-1), hi_a.reshape(-1), mode.qmin, mode.qmax,
-                                               mode.symmetric, mode.include_zero, in_double)
+    scale_a, zp_a = _core.choose_qparams_array(lo_a.reshape(-1), hi_a.reshape(-1), _scheme(mode), in_double)
     return _params_of(mode, scale_a.reshape(lo_a.shape), zp_a.reshape(lo_a.shape))
 
 
@@ -605,8 +609,11 @@ def quantize(
     ):
         # The common call, qa.quantize(x[, out=]): one kernel call; _core checks out's layout.
         codes = _empty(x.shape, _U8, x.size) if out is None else out
-        scale, zero_point, status = _core.quantize_dynamic(x, 0, 255, False, True, _DIVIDE, codes)
-        if status == 0:
+        try:
+            scale, zero_point = _core.quantize_dynamic(x, _U8_SCHEME, _DIVIDE, codes)
+        except _NON_FINITE:
+            pass
+        else:
             return QuantizedArray._trusted_u8(codes, scale, zero_point)
     a = _as_float_array(x)
     if params is not None and not isinstance(params, QParams):
@@ -628,30 +635,30 @@ def quantize(
         )
     if mode.axis is None:
         if params is None:
-            scale, zero_point, status = _core.quantize_dynamic(a, mode.qmin, mode.qmax, mode.symmetric,
-                                                               mode.include_zero, rounding, codes)
-            if status:
-                raise _bad_values_error(a)
+            try:
+                scale, zero_point = _core.quantize_dynamic(a, _scheme(mode), rounding, codes)
+            except _NON_FINITE:
+                raise _bad_values_error(a) from None
             p = _params_of(mode, np.float32(scale), int(zero_point))
         else:
             p = params
-            if _core.quantize(a, float(p.scale), p.zero_point, p.qmin, p.qmax, rounding, codes):
+            if _core.quantize(a, float(p.scale), p.zero_point, _scheme(mode), rounding, codes):
                 raise _nan_error(a)
     else:
         lay = _layout(a.shape, mode.axis, mode.block_size)
         xk = _kernel_input(a)
         if params is None:
-            scale_g, zp_g, status = _core.quantize_dynamic_groups(
-                xk, lay.outer, lay.channels, lay.inner, lay.block, mode.qmin, mode.qmax, mode.symmetric,
-                mode.include_zero, rounding, codes)
-            if status:
-                raise _bad_values_error(a)
+            try:
+                scale_g, zp_g = _core.quantize_dynamic_groups(
+                    xk, _core.Layout(lay.outer, lay.channels, lay.inner, lay.block), _scheme(mode), rounding, codes)
+            except _NON_FINITE:
+                raise _bad_values_error(a) from None
             p = _params_of(mode, scale_g.reshape(lay.params_shape), zp_g.reshape(lay.params_shape))
         else:
             p = params
             _check_params_shape(p, lay.params_shape)
-            if _core.quantize_groups(xk, lay.outer, lay.channels, lay.inner, lay.block, p.scale.reshape(-1),
-                                     p.zero_point.reshape(-1), p.qmin, p.qmax, rounding, codes):
+            if _core.quantize_groups(xk, _core.Layout(lay.outer, lay.channels, lay.inner, lay.block),
+                                     p.scale.reshape(-1), p.zero_point.reshape(-1), _scheme(mode), rounding, codes):
                 raise _nan_error(a)
         if mode.axis != p.axis:
             p = p.replace(axis=mode.axis)
@@ -713,6 +720,6 @@ def dequantize(
         return result
     lay = _layout(codes.shape, _norm_axis(p.axis, codes.ndim), p.block_size)
     _check_params_shape(p, lay.params_shape)
-    _core.dequantize_groups(np.ascontiguousarray(codes), lay.outer, lay.channels, lay.inner, lay.block,
+    _core.dequantize_groups(np.ascontiguousarray(codes), _core.Layout(lay.outer, lay.channels, lay.inner, lay.block),
                             p.scale.reshape(-1), p.zero_point.reshape(-1), result)
     return result

@@ -1,10 +1,10 @@
-// Walks an N-d NumPy array of any strides in C order, handing the kernels contiguous, aligned chunks.
-// A C-contiguous, aligned array of the kernel's own type is passed through whole (no copy); anything
-// else (views with strides, misaligned data, float16) is gathered chunk by chunk into a small buffer,
-// so no path allocates a temporary the size of the input.
+// qaffine/strided.hpp — an N-d array of any byte strides, walked in C order as contiguous chunks.
+//
+// A C-contiguous, aligned array of the kernel's own type is handed over whole (no copy); anything else
+// (views with strides or negative strides, misaligned data, float16 stored as its bits) is gathered chunk
+// by chunk into a 4096-element buffer on the stack, so no path allocates a temporary the size of the input.
+// Thread safety: a strided_view is a read-only description; for_each_chunk may run on any thread.
 #pragma once
-
-#include <pybind11/numpy.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -12,54 +12,37 @@
 #include <type_traits>
 #include <vector>
 
-#include <qaffine/half.hpp>
+#include "half.hpp"
 
-namespace qaffine_py {
+namespace qaffine {
 
-namespace py = pybind11;
-
-/// What the kernels need to know about an array, read while holding the GIL.
-struct strided {
+/// What the kernels need to know about an array: its first element, shape and strides in bytes.
+struct strided_view {
     const char* data = nullptr;
     std::vector<std::ptrdiff_t> shape;
-    std::vector<std::ptrdiff_t> strides;  // bytes
+    std::vector<std::ptrdiff_t> strides;  ///< bytes
     std::size_t size = 0;
     std::size_t itemsize = 0;
-    bool c_contiguous = false;
+    bool c_contiguous = false;  ///< and aligned to itemsize
+
 };
 
-inline strided describe(const py::array& a) {
-    strided v;
-    v.data = static_cast<const char*>(a.data());
-    v.itemsize = static_cast<std::size_t>(a.itemsize());
-    v.size = static_cast<std::size_t>(a.size());
-    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-        v.shape.push_back(static_cast<std::ptrdiff_t>(a.shape(d)));
-        v.strides.push_back(static_cast<std::ptrdiff_t>(a.strides(d)));
-    }
-    const bool aligned = reinterpret_cast<std::uintptr_t>(v.data) % v.itemsize == 0;
-    v.c_contiguous = aligned && (a.flags() & py::array::c_style) != 0;
-    if (v.shape.empty()) {  // 0-d: one element
-        v.shape.push_back(1);
-        v.strides.push_back(static_cast<std::ptrdiff_t>(v.itemsize));
-    }
-    return v;
-}
-
+namespace detail {
 template <class Src, class Dst>
 inline Dst load_as(const char* p) noexcept {
     Src s;
     std::memcpy(&s, p, sizeof s);  // may be misaligned
     if constexpr (std::is_same<Src, std::uint16_t>::value && std::is_same<Dst, float>::value)
-        return qaffine::half_to_float(s);
+        return half_to_float(s);
     else
         return static_cast<Dst>(s);
 }
+}  // namespace detail
 
-/// Calls f(const Dst* chunk, std::size_t n) over all elements in C order. Src is the stored type
-/// (std::uint16_t for float16), Dst the kernel's. Needs no GIL.
+/// Calls f(const Dst* chunk, std::size_t n) over all elements of v in C order. Src is the stored type
+/// (std::uint16_t for float16), Dst the kernel's.
 template <class Src, class Dst, class F>
-void for_each_chunk(const strided& v, F&& f) {
+void for_each_chunk(const strided_view& v, F&& f) {
     if (v.size == 0) return;
     if constexpr (std::is_same<Src, Dst>::value) {
         if (v.c_contiguous) {
@@ -78,7 +61,7 @@ void for_each_chunk(const strided& v, F&& f) {
     for (std::size_t done = 0; done < v.size; done += static_cast<std::size_t>(inner)) {
         const char* p = row;
         for (std::ptrdiff_t j = 0; j < inner; ++j, p += inner_stride) {
-            buf[k++] = load_as<Src, Dst>(p);
+            buf[k++] = detail::load_as<Src, Dst>(p);
             if (k == chunk) {
                 f(static_cast<const Dst*>(buf), k);
                 k = 0;
@@ -97,4 +80,4 @@ void for_each_chunk(const strided& v, F&& f) {
     if (k != 0) f(static_cast<const Dst*>(buf), k);
 }
 
-}  // namespace qaffine_py
+}  // namespace qaffine

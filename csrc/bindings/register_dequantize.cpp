@@ -1,0 +1,74 @@
+// qaffine._core: codes back to floats (per tensor, any layout; per channel / per block).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+
+#include <qaffine/dequantize.hpp>
+#include <qaffine/granular.hpp>
+#include <qaffine/parallel.hpp>
+#include <qaffine/strided.hpp>
+
+#include "common.hpp"
+
+namespace qaffine_py {
+
+namespace {
+
+using f32_array = py::array_t<float, py::array::c_style>;
+using i32_array = py::array_t<std::int32_t, py::array::c_style>;
+
+/// The float output: float32 or float64 (its kind; float16 is refused), writeable, of n elements.
+fkind float_out(py::array& out, std::size_t n) {
+    const fkind k = float_kind(out);
+    if (k == fkind::f16) throw py::type_error("dequantize writes float32 or float64");
+    writable(out, n);
+    return k;
+}
+
+void dequantize(const py::array& codes, float scale, std::int32_t zero_point, py::array out) {
+    const bool is_signed = codes_signed(codes, "codes");
+    const qaffine::strided_view v = describe(codes);
+    const fkind k = float_out(out, v.size);
+    void* dst = out.mutable_data();
+    const qaffine::qparams p{scale, zero_point, 0, 1};
+    py::gil_scoped_release nogil;
+    visit(k, is_signed, [&](auto t) {
+        using Q = typename decltype(t)::code;
+        auto* o = static_cast<typename decltype(t)::real*>(dst);
+        qaffine::for_each_chunk<Q, Q>(v, [&](const Q* q, std::size_t n) {
+            qaffine::dequantize_parallel(q, n, p, o);
+            o += n;
+        });
+    });
+}
+
+void dequantize_groups(const py::array& codes, const qaffine::layout& g, const f32_array& scale,
+                       const i32_array& zero_point, py::array out) {
+    const bool is_signed = codes_signed(codes, "codes");
+    const void* q = contiguous(codes, g.size(), "codes");
+    const std::size_t G = g.groups();
+    if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
+        throw py::value_error("scale and zero_point must have one value per group");
+    const fkind k = float_out(out, g.size());
+    void* dst = out.mutable_data();
+    const float* s = scale.data();
+    const std::int32_t* z = zero_point.data();
+    py::gil_scoped_release nogil;
+    visit(k, is_signed, [&](auto t) {
+        using D = decltype(t);
+        qaffine::dequantize_groups(static_cast<const typename D::code*>(q), g, s, z,
+                                   static_cast<typename D::real*>(dst));
+    });
+}
+
+}  // namespace
+
+void register_dequantize(py::module_& m) {
+    m.def("dequantize", &dequantize, py::arg("codes"), py::arg("scale"), py::arg("zero_point"), py::arg("out"),
+          "Writes scale * (codes - zero_point) into out (float32/float64).");
+    m.def("dequantize_groups", &dequantize_groups, py::arg("codes"), py::arg("layout"), py::arg("scale"),
+          py::arg("zero_point"), py::arg("out"), "Per-channel/per-block dequantize of C-contiguous codes.");
+}
+
+}  // namespace qaffine_py

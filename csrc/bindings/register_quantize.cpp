@@ -1,0 +1,177 @@
+// qaffine._core: parameters from ranges, and floats to codes (per tensor, any layout; per channel / block).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include <qaffine/dynamic.hpp>
+#include <qaffine/granular.hpp>
+#include <qaffine/qparams.hpp>
+#include <qaffine/quantize.hpp>
+
+#include "common.hpp"
+
+namespace qaffine_py {
+
+namespace {
+
+using f32_array = py::array_t<float, py::array::c_style>;
+using i32_array = py::array_t<std::int32_t, py::array::c_style>;
+using f64_in = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+qaffine::qparams choose(double lo, double hi, const qaffine::scheme& sc, bool in_double) {
+    return in_double ? qaffine::choose_qparams<double>(lo, hi, sc)
+                     : qaffine::choose_qparams<float>(static_cast<float>(lo), static_cast<float>(hi), sc);
+}
+
+// NaN / ±Inf met by dynamic quantization, as the exception types of register_types.cpp: the success path
+// returns plain values (a bound enum costs ~0.1 us per call to create and compare; the whole call on 1,000
+// floats is ~0.5 us), and the Python layer names the first bad index from the type it catches.
+void raise_non_finite(qaffine::dynamic_status st) {
+    if (st == qaffine::dynamic_status::nan) throw found_nan();
+    if (st == qaffine::dynamic_status::inf) throw found_inf();
+}
+
+/// The codes buffer: uint8 or int8 (returns whether signed) of n elements that can hold [qmin, qmax].
+bool codes_out(py::array& out, std::size_t n, const qaffine::scheme& sc) {
+    const bool is_signed = codes_signed(out, "out");
+    writable(out, n);
+    if (sc.qmin < (is_signed ? -128 : 0) || sc.qmax > (is_signed ? 127 : 255))
+        throw py::value_error("[qmin, qmax] does not fit the codes' dtype");
+    return is_signed;
+}
+
+py::tuple choose_qparams(double lo, double hi, const qaffine::scheme& sc, bool in_double) {
+    const qaffine::qparams p = choose(lo, hi, sc, in_double);
+    return py::make_tuple(p.scale, p.zero_point);
+}
+
+py::tuple choose_qparams_array(const f64_in& lo, const f64_in& hi, const qaffine::scheme& sc, bool in_double) {
+    if (lo.size() != hi.size()) throw py::value_error("lo and hi must have the same size");
+    f32_array scale(lo.size());
+    i32_array zp(lo.size());
+    const double *l = lo.data(), *h = hi.data();
+    float* s = scale.mutable_data();
+    std::int32_t* z = zp.mutable_data();
+    for (py::ssize_t i = 0; i < lo.size(); ++i) {
+        const qaffine::qparams p = choose(l[i], h[i], sc, in_double);
+        s[i] = p.scale;
+        z[i] = p.zero_point;
+    }
+    return py::make_tuple(scale, zp);
+}
+
+bool quantize(const py::array& x, float scale, std::int32_t zero_point, const qaffine::scheme& sc,
+              qaffine::rounding r, py::array out) {
+    const fkind k = float_kind(x);
+    const qaffine::strided_view v = describe(x);
+    const bool is_signed = codes_out(out, v.size, sc);
+    void* dst = out.mutable_data();
+    const float ks = qaffine::kernel_scale(scale, r);
+    py::gil_scoped_release nogil;
+    return visit(k, is_signed, [&](auto t) {
+        using D = decltype(t);
+        return qaffine::quantize_strided<typename D::src, typename D::real>(
+            r, v, ks, zero_point, sc.qmin, sc.qmax, static_cast<typename D::code*>(dst));
+    });
+}
+
+py::tuple quantize_dynamic(const py::array& x, const qaffine::scheme& sc, qaffine::rounding r, py::array out) {
+    const fkind k = float_kind(x);
+    const qaffine::strided_view v = describe(x);
+    const bool is_signed = codes_out(out, v.size, sc);
+    void* dst = out.mutable_data();
+    qaffine::dynamic_result res;
+    {
+        py::gil_scoped_release nogil;
+        res = visit(k, is_signed, [&](auto t) {
+            using D = decltype(t);
+            return qaffine::quantize_dynamic_status<typename D::src, typename D::real>(
+                v, sc, r, static_cast<typename D::code*>(dst));
+        });
+    }
+    raise_non_finite(res.status);
+    return py::make_tuple(res.params.scale, res.params.zero_point);
+}
+
+/// The per-group buffers: float input (not float16: the Python layer widens it), one (scale, zero point)
+/// per group.
+fkind group_input(const py::array& x, const qaffine::layout& g) {
+    const fkind k = float_kind(x);
+    if (k == fkind::f16) throw py::type_error("per-channel/per-block kernels take float32 or float64");
+    contiguous(x, g.size(), "x");
+    return k;
+}
+
+bool quantize_groups(const py::array& x, const qaffine::layout& g, const f32_array& scale,
+                     const i32_array& zero_point, const qaffine::scheme& sc, qaffine::rounding r, py::array out) {
+    const fkind k = group_input(x, g);
+    const bool is_signed = codes_out(out, g.size(), sc);
+    const std::size_t G = g.groups();
+    if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
+        throw py::value_error("scale and zero_point must have one value per group");
+    const float* ks = scale.data();
+    std::vector<float> reciprocal;  // the kernels multiply by float32(1 / scale) for the torch roundings
+    if (r != qaffine::rounding::divide) {
+        reciprocal.resize(G);
+        for (std::size_t i = 0; i < G; ++i) reciprocal[i] = qaffine::kernel_scale(ks[i], r);
+        ks = reciprocal.data();
+    }
+    const void* data = x.data();
+    const std::int32_t* z = zero_point.data();
+    void* dst = out.mutable_data();
+    py::gil_scoped_release nogil;
+    return visit(k, is_signed, [&](auto t) {
+        using D = decltype(t);
+        return qaffine::quantize_groups(r, static_cast<const typename D::real*>(data), g, ks, z, sc.qmin, sc.qmax,
+                                        static_cast<typename D::code*>(dst));
+    });
+}
+
+py::tuple quantize_dynamic_groups(const py::array& x, const qaffine::layout& g, const qaffine::scheme& sc,
+                                  qaffine::rounding r, py::array out) {
+    const fkind k = group_input(x, g);
+    const bool is_signed = codes_out(out, g.size(), sc);
+    const auto G = static_cast<py::ssize_t>(g.groups());
+    f32_array scale(G);
+    i32_array zp(G);
+    float* s = scale.mutable_data();
+    std::int32_t* z = zp.mutable_data();
+    const void* data = x.data();
+    void* dst = out.mutable_data();
+    qaffine::dynamic_status st;
+    {
+        py::gil_scoped_release nogil;
+        st = visit(k, is_signed, [&](auto t) {
+            using D = decltype(t);
+            return qaffine::quantize_dynamic_groups(static_cast<const typename D::real*>(data), g, sc, r, s, z,
+                                                    static_cast<typename D::code*>(dst));
+        });
+    }
+    raise_non_finite(st);
+    return py::make_tuple(scale, zp);
+}
+
+}  // namespace
+
+void register_quantize(py::module_& m) {
+    m.def("choose_qparams", &choose_qparams, py::arg("lo"), py::arg("hi"), py::arg("scheme"), py::arg("in_double"),
+          "(scale, zero_point) for the range [lo, hi].");
+    m.def("choose_qparams_array", &choose_qparams_array, py::arg("lo"), py::arg("hi"), py::arg("scheme"),
+          py::arg("in_double"), "Element-wise choose_qparams: (scale float32[], zero_point int32[]).");
+    m.def("quantize", &quantize, py::arg("x"), py::arg("scale"), py::arg("zero_point"), py::arg("scheme"),
+          py::arg("rounding"), py::arg("out"),
+          "Writes codes of x (any layout) into out (uint8/int8, C-contiguous); returns has_nan.");
+    m.def("quantize_dynamic", &quantize_dynamic, py::arg("x"), py::arg("scheme"), py::arg("rounding"), py::arg("out"),
+          "Range + parameters + codes of x (any layout): (scale, zero_point); FoundNaN / FoundInf.");
+    m.def("quantize_groups", &quantize_groups, py::arg("x"), py::arg("layout"), py::arg("scale"),
+          py::arg("zero_point"), py::arg("scheme"), py::arg("rounding"), py::arg("out"),
+          "Static per-channel/per-block quantize; returns has_nan.");
+    m.def("quantize_dynamic_groups", &quantize_dynamic_groups, py::arg("x"), py::arg("layout"), py::arg("scheme"),
+          py::arg("rounding"), py::arg("out"),
+          "Dynamic per-channel/per-block quantize: (scale[], zero_point[]); FoundNaN / FoundInf.");
+}
+
+}  // namespace qaffine_py
