@@ -46,7 +46,7 @@ SYNC_BESIDE_CLIENT = pytest.mark.filterwarnings(
 def client() -> Iterator[Any]:
     """A real cluster: two worker processes, one thread each; the default scheduler while the module runs."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as c:
         yield c
 
 
