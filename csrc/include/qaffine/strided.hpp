@@ -2,13 +2,14 @@
 //
 // A C-contiguous, aligned array of the kernel's own type is handed over whole (no copy); anything else
 // (views with strides or negative strides, misaligned data, float16 stored as its bits) is gathered chunk
-// by chunk into a 4096-element buffer on the stack, so no path allocates a temporary the size of the input.
+// by chunk into a buffer of at most 4096 elements, so no path allocates a temporary the size of the input.
 // Thread safety: a strided_view is a read-only description; for_each_chunk may run on any thread.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -50,8 +51,11 @@ void for_each_chunk(const strided_view& v, F&& f) {
             return;
         }
     }
-    constexpr std::size_t chunk = 4096;
-    Dst buf[chunk];
+    // On the heap, sized to the input: a stack array of known size lets GCC "prove" pointer overflow in the
+    // kernels' size_t loops over it (-Waggressive-loop-optimizations); one allocation per call costs ~50 ns.
+    const std::size_t chunk = v.size < 4096 ? v.size : 4096;
+    const std::unique_ptr<Dst[]> storage(new Dst[chunk]);
+    Dst* const buf = storage.get();
     std::size_t k = 0;
     const std::size_t nd = v.shape.size();
     const std::ptrdiff_t inner = v.shape[nd - 1];
