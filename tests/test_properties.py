@@ -90,7 +90,7 @@ params = st.builds(
     lambda s, z: qa.QParams(np.float32(s), z),
     scales,
     # large zero points too, up to 2**23 (where qmin - z and qmax - z are still float32 integers; the
-    # boundary up to QParams' own limit has its own test in test_input_policy.py)
+    # boundary up to QParams' own limit has its own test in test_bad_inputs.py)
     st.one_of(st.integers(0, 255), st.integers(-(1 << 23), 1 << 23)),
 )
 code_ranges = st.tuples(st.integers(0, 255), st.integers(0, 255)).filter(lambda t: t[0] < t[1])

@@ -1,17 +1,22 @@
-"""Hostile inputs, one test (or group) per row of README's "Bad input" table, each at every SIMD level.
+"""Bad input: README's "Bad input" table, row by row, each at every SIMD level where kernels run.
 
-Rows: NaN anywhere (first, middle, last, inside each level's tail; sizes 1..70, 129, 1000003), ±Inf,
-subnormals, -0.0, ±FLT_MAX, 0-d arrays, shapes with a zero dimension, big-endian, Fortran order, negative
-strides, stride 0, misaligned and read-only input, ``out=`` overlapping the input, float16 and float64 edge
-values. Layout rows are checked per tensor, per axis and per block, dynamic and static, and for minmax.
+One section per row, in the table's order: NaN anywhere; ±Inf in dynamic mode; ±Inf or huge values in
+static mode; subnormals; -0.0; ±FLT_MAX; 0-d arrays and NumPy scalars; empty arrays; all values equal;
+big-endian; Fortran order, transposed, negative strides, stride 0, misaligned, read-only; float16; float64
+beyond the float32 range; non-float dtypes; array-likes; invalid parameters; ``out=`` of the wrong kind;
+``out=`` overlapping the input. Each row is checked through the entry points the row names: dynamic and
+static quantize, minmax, dequantize, choose_qparams, QParams, per tensor, per axis and per block. A last
+section holds the inputs outside the table that must fail as cleanly (block sizes beyond uint64, packed
+shapes a QuantizedArray cannot hold).
 
-Oracles: tests/reference.py (the NumPy statement of the semantics) for values; for layouts, the same call
-on the contiguous native-endian copy (``np.array(x, dtype=native, order="C")``); otherwise the rule the
-row states. The last section holds regression tests for defects this file found (they fail until fixed).
+Oracles: tests/reference.py (the NumPy statement of the semantics) for values; for layouts, the same call on
+the contiguous native-endian copy (``np.array(x, dtype=native, order="C")``); for array-likes, the call on
+``np.asarray(x)``; otherwise the rule the row states.
 """
 
 from __future__ import annotations
 
+import array
 import re
 import warnings
 from typing import Any, Callable, Dict, Iterable, List, Tuple
@@ -23,13 +28,23 @@ import qaffine as qa
 import reference as R
 
 FLT_MAX = float(np.finfo(np.float32).max)
+
+
 P = qa.QParams(np.float32(0.05), 100)
+
+
 DTYPES = [np.float32, np.float64, np.float16]
+
+
 DTYPE_IDS = ["f32", "f64", "f16"]
+
+
 # Granularities checked for every layout row (3-D inputs): per tensor, per axis (first, middle, last),
 # per block along the last axis, along the first.
 GRANS: List[Dict[str, Any]] = [{}, {"axis": 0}, {"axis": 1}, {"axis": -1}, {"block_size": 16},
                                {"axis": 0, "block_size": 2}]
+
+
 # Other modes per tensor and per axis: 4-bit signed symmetric, tight range, PyTorch rounding, packed.
 MODES: List[Dict[str, Any]] = [{}, {"bits": 4, "signed": True, "symmetric": True}, {"include_zero": False, "bits": 7},
                                {"compat": "torch"}, {"bits": 3, "packed": True}]
@@ -121,6 +136,24 @@ def _data(shape: Tuple[int, ...], dtype: Any, seed: int = 0) -> np.ndarray:
     return x.astype(dtype)
 
 
+def _same_quantized(a: qa.QuantizedArray, b: qa.QuantizedArray) -> bool:
+    return bool(
+        np.array_equal(a.values, b.values)
+        and a.values.shape == b.values.shape
+        and R.same_float32(a.scale, b.scale)
+        and a.zero_point == b.zero_point
+    )
+
+
+def _assert_equals_reference_dynamic(x: np.ndarray) -> qa.QuantizedArray:
+    q = qa.quantize(x)
+    codes, s, z = R.quantize_dynamic(x)
+    assert R.same_float32(q.scale, s), (q.scale, s)
+    assert q.zero_point == z
+    assert np.array_equal(q.values, codes)
+    return q
+
+
 # =========================================================== row: NaN anywhere -> ValueError naming the index
 NAN_SIZES = list(range(1, 71)) + [129, 1000003]
 
@@ -168,7 +201,77 @@ def test_nan_in_2d_per_axis_names_the_row_and_column(simd_level: str) -> None:
                 qa.minmax(y, **gran)
 
 
-# =========================================================== row: ±Inf
+NAN_CASES_1D = [
+    (1, 0),  # a single element
+    (1000, 0),  # first
+    (1000, 517),  # middle, inside the SIMD main loops
+    (1000, 999),  # last, inside the tail of every level (1000 = 15 * 64 + 40)
+    (100, 97),  # tail of the 32-/64-wide loops
+    (7, 6),  # shorter than any vector
+    (4096 * 3 + 5, 4096 * 2 + 1),  # a later 4096-element chunk of the strided paths
+]
+
+
+def _with_nan(n: int, i: int, dtype: Any) -> np.ndarray:
+    x = np.linspace(-3, 3, n).astype(dtype)
+    x[i] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("n,i", NAN_CASES_1D)
+def test_nan_in_1d_input_raises_value_error_naming_the_index(simd_level: str, dtype: Any, n: int, i: int) -> None:
+    x = _with_nan(n, i, dtype)
+    message = re.escape(f"at index {i}") + r"(?!\d)"
+    with pytest.raises(ValueError, match=message):
+        qa.quantize(x)
+    with pytest.raises(ValueError, match=message):
+        qa.quantize(x, P)
+    with pytest.raises(ValueError, match=message):
+        qa.minmax(x)
+    # a strided view: the index is the view's
+    y = np.repeat(x, 2)[::2]
+    with pytest.raises(ValueError, match=message):
+        qa.quantize(y)
+    with pytest.raises(ValueError, match=message):
+        qa.quantize(y, P)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("where", [(0, 0), (3, 4), (20, 69), (19, 0)])
+def test_nan_in_2d_input_raises_value_error_naming_the_row_and_column(
+    simd_level: str, dtype: Any, where: Tuple[int, int]
+) -> None:
+    x = np.ones((21, 70), dtype=dtype)
+    x[where] = np.nan
+    message = re.escape(f"({where[0]}, {where[1]})")
+    for variant in (x, np.asfortranarray(x)):
+        with pytest.raises(ValueError, match=message):
+            qa.quantize(variant)
+        with pytest.raises(ValueError, match=message):
+            qa.quantize(variant, P)
+        with pytest.raises(ValueError, match=message):
+            qa.minmax(variant)
+    with pytest.raises(ValueError, match=re.escape(f"({where[1]}, {where[0]})")):
+        qa.quantize(x.T)
+
+
+def test_nan_with_infinities_and_huge_values_elsewhere_is_still_reported(simd_level: str) -> None:
+    x = np.array([np.inf, -np.inf, FLT_MAX, 1.0, np.nan, 2.0], dtype=np.float32)
+    with pytest.raises(ValueError, match="NaN"):
+        qa.quantize(x, P)
+    with pytest.raises(ValueError, match="NaN"):
+        qa.minmax(x)
+
+
+def test_zero_dimensional_nan_raises_value_error(simd_level: str) -> None:
+    with pytest.raises(ValueError, match="NaN"):
+        qa.quantize(np.array(np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        qa.quantize(np.array(np.nan, dtype=np.float32), P)
+
+
+# =========================================================== row: ±Inf, dynamic mode -> ValueError naming the index
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("value", [np.inf, -np.inf], ids=["+inf", "-inf"])
 def test_infinity_dynamic_raises_static_saturates_minmax_reports_it(simd_level: str, dtype: Any, value: float) -> None:
@@ -201,7 +304,63 @@ def test_infinity_dynamic_raises_static_saturates_minmax_reports_it(simd_level: 
             assert (lo if value < 0 else hi) == value
 
 
-# =========================================================== row: subnormals
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+@pytest.mark.parametrize("n,i", [(1, 0), (1000, 0), (1000, 517), (1000, 999), (100, 97)])
+def test_infinity_in_dynamic_mode_raises_value_error(simd_level: str, dtype: Any, value: float, n: int, i: int) -> None:
+    x = np.linspace(-3, 3, n).astype(dtype)
+    x[i] = value
+    with pytest.raises(ValueError, match=re.escape(f"at index {i}") + r"(?!\d)"):
+        qa.quantize(x)
+
+
+def test_infinity_in_dynamic_mode_leaves_minmax_working(simd_level: str) -> None:
+    # minmax treats infinities as ordinary values; only choosing a scale from them is refused
+    x = np.array([1.0, -np.inf, 2.0, np.inf], dtype=np.float32)
+    lo, hi = qa.minmax(x)
+    assert lo == -np.inf and hi == np.inf
+    with pytest.raises(ValueError):
+        qa.choose_qparams(lo, hi)
+
+
+# =========================================================== row: ±Inf or huge values, static mode -> saturate
+HUGE_F32 = [np.inf, -np.inf, 3e38, -3e38, float(FLT_MAX), -float(FLT_MAX), 1e30, -1e30, 2.0**31, -(2.0**31), 2.0**32]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize(
+    "params",
+    [P, qa.QParams(np.float32(1.0), 0), qa.QParams(np.float32(1e-3), 255), qa.QParams(np.float32(2.0**-149), 128),
+     qa.QParams(np.float32(0.5), 10, qmin=3, qmax=200)],
+    ids=["p", "unit_scale", "zp255", "tiny_scale", "custom_qrange"],
+)
+def test_infinite_and_huge_values_saturate_in_static_mode(simd_level: str, dtype: Any, params: qa.QParams) -> None:
+    top = float(np.finfo(dtype).max)
+    values = [v for v in HUGE_F32 if abs(v) <= top or np.isinf(v)] + [top, -top]
+    if dtype == np.float64:
+        values += [1e300, -1e300, np.finfo(np.float64).max, -np.finfo(np.float64).max]
+    vals = np.array(values, dtype=dtype)
+    # every value at many positions: in the SIMD main loops and in each level's tail
+    x = np.resize(vals, 257)
+    with np.errstate(over="ignore"):
+        x[::3] = np.linspace(-2, 2, x[::3].size).astype(dtype)
+    got = qa.quantize(x, params).values
+    assert np.array_equal(got, R.quantize_static(x, params.scale, params.zero_point, params.qmin, params.qmax))
+    # the stated rule: positive overflow -> qmax, negative -> qmin, never a wrapped-around code
+    big = np.abs(x.astype(np.float64)) >= 2.0**31
+    assert np.all(got[big & (x > 0)] == params.qmax)
+    assert np.all(got[big & (x < 0)] == params.qmin)
+
+
+@pytest.mark.parametrize("zp", [0, 128, 255])
+def test_values_just_outside_the_code_range_clip_instead_of_wrapping(simd_level: str, zp: int) -> None:
+    s = np.float32(1.0)
+    k = np.arange(-600, 600, dtype=np.float32)  # codes -600 + zp ... 600 + zp before clipping
+    got = qa.quantize(k, qa.QParams(s, zp)).values
+    assert np.array_equal(got, np.clip(k.astype(np.int64) + zp, 0, 255).astype(np.uint8))
+
+
+# =========================================================== row: subnormal values
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_subnormal_input_is_not_flushed_to_zero(simd_level: str, dtype: Any) -> None:
     """Subnormal values are ordinary values (no FTZ/DAZ anywhere): minmax returns them exactly, dynamic and
@@ -262,7 +421,7 @@ def test_negative_zero_quantizes_like_positive_zero(simd_level: str, dtype: Any)
     assert qa.choose_qparams(np.float32(-0.0), np.float32(-0.0)) == qa.choose_qparams(np.float32(0), np.float32(0))
 
 
-# =========================================================== row: ±FLT_MAX (the range overflows float32)
+# =========================================================== row: ±FLT_MAX (a range wider than float32)
 def test_flt_max_range_gets_finite_scale_in_every_mode(simd_level: str) -> None:
     """[-FLT_MAX, FLT_MAX]: hi - lo overflows float32, so the scale is float32(double range / levels) — per
     tensor, per axis and per block, 8-bit and symmetric. Where even that does not fit float32 (1-bit codes:
@@ -294,7 +453,25 @@ def test_flt_max_range_gets_finite_scale_in_every_mode(simd_level: str) -> None:
     assert codes[0] == 0 and codes[1] == 255
 
 
-# =========================================================== row: 0-d arrays
+@pytest.mark.parametrize(
+    "lo,hi",
+    [(-3e38, 3e38), (-FLT_MAX, FLT_MAX), (-FLT_MAX, 2e38), (-1.8e38, 1.8e38), (-3e38, 1.0)],
+)
+def test_range_wider_than_float32_gets_finite_scale_from_the_double_range(simd_level: str, lo: float, hi: float) -> None:
+    lo32, hi32 = np.float32(lo), np.float32(hi)
+    with np.errstate(over="ignore"):
+        overflows = np.isinf(hi32 - lo32)
+    x = np.concatenate([[lo32, hi32], np.linspace(-1e38, 1e38, 301, dtype=np.float32), [0.0, 1.0, -1.0]])
+    x = x.astype(np.float32)
+    np.random.default_rng(0).shuffle(x)
+    q = _assert_equals_reference_dynamic(x)
+    assert np.isfinite(q.scale) and q.scale > 0
+    if overflows:  # the stated rule: float32((double(hi) - double(lo)) / 255)
+        assert R.same_float32(q.scale, np.float32((float(hi32) - float(lo32)) / 255.0))
+    assert np.array_equal(qa.quantize(x, qa.choose_qparams(*qa.minmax(x))).values, q.values)
+
+
+# =========================================================== row: 0-d arrays, NumPy scalars
 @pytest.mark.parametrize("dtype", ["=f4", "=f8", "=f2", ">f4", ">f8"])
 def test_zero_dimensional_arrays(simd_level: str, dtype: str) -> None:
     """0-d input gives 0-d codes (dynamic, static, out=, packed); dequantize gives 0-d floats; axis= and
@@ -304,14 +481,15 @@ def test_zero_dimensional_arrays(simd_level: str, dtype: str) -> None:
         native = _native_copy(x)
         codes, s, z = R.quantize_dynamic(native)
         q = qa.quantize(x)
-        assert q.values.shape == () and R.same_float32(q.scale, s) and q.zero_point == z
-        assert np.array_equal(q.values, codes)
+        assert q.values.shape == () and q.values.dtype == np.uint8
+        assert R.same_float32(q.scale, s) and q.zero_point == z and np.array_equal(q.values, codes)
         assert np.array_equal(qa.quantize(x, P).values, R.quantize_static(native, P.scale, P.zero_point))
         assert qa.quantize(x, P).values.shape == ()
         out = np.empty((), dtype=np.uint8)
         assert qa.quantize(x, out=out).values is out and out == codes
         d = q.dequantize()
         assert d.shape == () and R.same_bits(d, R.dequantize(q.values, q.scale, q.zero_point))
+        assert abs(float(d) - float(native)) <= float(q.scale) / 2
         assert qa.minmax(x) == (native[()], native[()])
         packed = qa.quantize(x, bits=4, packed=True)
         assert packed.values.shape == (1,) and packed.codes().shape == () and packed.dequantize().shape == ()
@@ -330,7 +508,7 @@ def test_zero_dimensional_arrays(simd_level: str, dtype: str) -> None:
     assert _key(qa.quantize(np.float32(2.5))) == _key(qa.quantize(np.array(2.5, dtype=np.float32)))
 
 
-# =========================================================== row: shapes with a zero dimension
+# =========================================================== row: empty array, any dimension 0
 ZERO_SHAPES = [(0,), (3, 0), (0, 4), (2, 0, 5), (5, 3, 0), (0, 0)]
 
 
@@ -362,7 +540,58 @@ def test_shapes_with_a_zero_dimension(simd_level: str, shape: Tuple[int, ...], d
         assert packed.values.size == 0 and packed.codes().shape == shape
 
 
-# =========================================================== rows: byte order and memory layout
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (3, 0), (2, 0, 4)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_empty_input_dynamic_raises_static_gives_empty_codes(simd_level: str, shape: Tuple[int, ...], dtype: Any) -> None:
+    x = np.empty(shape, dtype=dtype)
+    with pytest.raises(ValueError):
+        qa.quantize(x)
+    with pytest.raises(ValueError):
+        qa.minmax(x)
+    q = qa.quantize(x, P)
+    assert q.values.dtype == np.uint8 and q.values.shape == shape
+    assert q.params == P
+    d = q.dequantize()
+    assert d.dtype == np.float32 and d.shape == shape
+
+
+# =========================================================== row: all values equal
+CONSTANTS = [
+    (dtype, c)
+    for dtype in (np.float32, np.float64, np.float16)
+    for c in (3.75, -0.001, 1e-30, -65000.0, 1e30, 6e-8)
+    if abs(c) <= float(np.finfo(dtype).max) and abs(c) >= float(np.finfo(dtype).smallest_subnormal)
+]
+
+
+@pytest.mark.parametrize("dtype,c", CONSTANTS, ids=[f"{np.dtype(d).name}-{c}" for d, c in CONSTANTS])
+@pytest.mark.parametrize("n", [1, 37, 1000])
+def test_constant_input_has_finite_positive_scale_and_round_trips(simd_level: str, dtype: Any, c: float, n: int) -> None:
+    # c > 0 and c < 0: the range is [0, c] or [c, 0]
+    value = dtype(c)
+    x = np.full(n, value, dtype=dtype)
+    q = _assert_equals_reference_dynamic(x)
+    s = float(q.scale)
+    assert np.isfinite(s) and s > 0
+    err = np.abs(q.dequantize(dtype=np.float64) - x.astype(np.float64))
+    assert np.all(err <= s / 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("shape", [(1,), (37,), (1000,), (4, 5), ()])
+def test_all_zeros_get_onnx_scale_one_over_255_and_dequantize_to_exact_zeros(
+    simd_level: str, dtype: Any, shape: Tuple[int, ...]
+) -> None:
+    for x in (np.zeros(shape, dtype=dtype), -np.zeros(shape, dtype=dtype)):
+        q = qa.quantize(x)
+        assert R.same_float32(q.scale, np.float32(1) / np.float32(255))
+        assert q.zero_point == 0
+        assert np.all(q.values == 0)
+        d = q.dequantize()
+        assert d.shape == shape and np.all(d == 0)
+
+
+# =========================================================== row: big-endian
 LAYOUT_SHAPE = (5, 7, 131)  # 131 = 2 * 64 + 3: main loops and a tail at every level
 
 
@@ -378,6 +607,25 @@ def test_big_endian_input_equals_its_native_copy(simd_level: str, dtype: str) ->
     _assert_same_as_copy(big.reshape(-1)[: 4096 * 2 + 5], "big-endian, 1-D across gather chunks", [{}])
 
 
+@pytest.mark.parametrize("dtype", ["f4", "f8", "f2"])
+def test_big_endian_input_equals_native_input(simd_level: str, dtype: str) -> None:
+    native = np.random.default_rng(3).standard_normal((13, 21)).astype("=" + dtype)
+    big = native.astype(">" + dtype)
+    assert not big.dtype.isnative
+    pairs = [
+        (big, native),
+        (native.astype("<" + dtype), native),
+        (big[::-1, ::2], native[::-1, ::2]),
+        (np.asfortranarray(big), native),
+        (big.reshape(-1), native.reshape(-1)),
+    ]
+    for other, base in pairs:
+        assert _same_quantized(qa.quantize(other), qa.quantize(base))
+        assert np.array_equal(qa.quantize(other, P).values, qa.quantize(base, P).values)
+        assert qa.minmax(other) == qa.minmax(base)
+
+
+# ========================== row: Fortran order, transposed, negative strides, stride 0, misaligned, read-only
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_fortran_order_input_equals_its_c_order_copy(simd_level: str, dtype: Any) -> None:
     base = _data(LAYOUT_SHAPE, dtype)
@@ -388,6 +636,17 @@ def test_fortran_order_input_equals_its_c_order_copy(simd_level: str, dtype: Any
     _assert_same_as_copy(np.asfortranarray(base[:, :, :64]), "Fortran order, no tail")
     q = qa.quantize(f, axis=1)
     assert q.values.flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_fortran_order_input_equals_c_order_input(simd_level: str, dtype: Any) -> None:
+    c = np.random.default_rng(4).standard_normal((33, 17, 5)).astype(dtype)
+    f = np.asfortranarray(c)
+    assert f.flags.f_contiguous and not f.flags.c_contiguous
+    assert _same_quantized(qa.quantize(f), qa.quantize(c))
+    assert qa.quantize(f).values.flags.c_contiguous
+    assert np.array_equal(qa.quantize(f, P).values, qa.quantize(c, P).values)
+    assert qa.minmax(f) == qa.minmax(c)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
@@ -430,14 +689,6 @@ def test_misaligned_input_equals_its_aligned_copy(simd_level: str, dtype: Any) -
     _assert_same_as_copy(x, "misaligned read-only", [{}, {"axis": 0}, {"block_size": 16}])
 
 
-def test_misaligned_dequantize_out_raises_value_error(simd_level: str) -> None:
-    q = qa.quantize(_data((100,), np.float32))
-    for dtype in (np.float32, np.float64):
-        out = _misaligned(np.empty(100, dtype=dtype))
-        with pytest.raises(ValueError, match="aligned"):
-            q.dequantize(out=out)
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
 def test_read_only_input_codes_and_params_are_accepted(simd_level: str, dtype: Any) -> None:
     base = _data(LAYOUT_SHAPE, dtype)
@@ -478,52 +729,7 @@ def test_dequantize_of_code_views_equals_dequantize_of_their_copy(simd_level: st
                 assert R.same_bits(got, expected), (name, gran)
 
 
-# =========================================================== row: out= overlapping the input
-def _overlapping_outs(x: np.ndarray, code_dtype: Any) -> List[np.ndarray]:
-    """Code arrays of x's shape whose bytes overlap x's: the first bytes, the last bytes, a middle run."""
-    raw = x.reshape(-1).view(np.uint8)
-    n = x.size
-    starts = {0, raw.size - n, (raw.size - n) // 2}
-    return [raw[s : s + n].view(code_dtype).reshape(x.shape) for s in sorted(starts)]
-
-
-@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
-@pytest.mark.parametrize("gran", [{}, {"axis": 0}, {"block_size": 16}], ids=["tensor", "axis", "block"])
-def test_out_overlapping_the_input_raises_value_error_and_leaves_input_unchanged(
-    simd_level: str, dtype: Any, gran: Dict[str, Any]
-) -> None:
-    x = _data((6, 70), dtype)
-    before = x.copy()
-    for signed in (False, True):
-        for out in _overlapping_outs(x, np.int8 if signed else np.uint8):
-            for params in (None, _static_params(x.shape, gran).replace(signed=signed, qmin=None, qmax=None)
-                           if gran else qa.QParams(np.float32(0.05), 0, signed=signed)):
-                with pytest.raises(ValueError, match="overlap"):
-                    qa.quantize(x, params, out=out, signed=signed if params is None else None, **gran)
-                assert R.same_bits(x, before)
-    # a separate buffer in the same allocation is fine
-    buf = np.zeros(x.nbytes + x.size, dtype=np.uint8)
-    xs = buf[: x.nbytes].view(dtype).reshape(x.shape)
-    xs[...] = x
-    out = buf[x.nbytes :].reshape(x.shape)
-    q = qa.quantize(xs, out=out, **gran)
-    assert q.values is out and _key(q) == _key(qa.quantize(x, **gran))
-
-
-def test_dequantize_out_overlapping_the_codes_raises_value_error(simd_level: str) -> None:
-    for gran in ({}, {"axis": 0}, {"block_size": 16}):
-        q = qa.quantize(_data((4, 64), np.float32), **gran)
-        for dtype in (np.float32, np.float64):
-            buf = np.zeros(q.values.size * np.dtype(dtype).itemsize, dtype=np.uint8)
-            codes = buf[: q.values.size].reshape(q.values.shape)
-            codes[...] = q.values
-            out = buf.view(dtype).reshape(q.values.shape)
-            with pytest.raises(ValueError, match="overlap"):
-                qa.dequantize(codes, q.params, out=out)
-            assert np.array_equal(codes, q.values)
-
-
-# =========================================================== row: float16 edge values
+# =========================================================== row: float16
 F16_EDGES = [65504.0, -65504.0, 2.0**-24, -(2.0**-24), 3 * 2.0**-24, 2.0**-14, 2.0**-14 - 2.0**-24, -0.0, 0.0,
              1.0, -1.0, 0.1, 2048.0, 2049.0, 65472.0]
 
@@ -562,7 +768,24 @@ def test_float16_edge_values_follow_float32_rules(simd_level: str) -> None:
         assert np.array_equal(q2.zero_point, z2) and np.array_equal(q2.values, c)
 
 
-# =========================================================== row: float64 beyond the float32 range
+def test_float16_input_equals_quantizing_its_float32_copy(simd_level: str) -> None:
+    rng = np.random.default_rng(16)
+    cases = [
+        rng.standard_normal(1000).astype(np.float16),
+        (rng.standard_normal(333) * 60000).clip(-65504, 65504).astype(np.float16),
+        np.array([6e-8, -6e-8, 1e-7, 0.0, 5.96e-8], dtype=np.float16),  # subnormal halves
+        np.array([65504.0, -65504.0, 1.0], dtype=np.float16),
+        rng.standard_normal((7, 9, 3)).astype(np.float16).transpose(1, 2, 0),
+    ]
+    for x in cases:
+        x32 = x.astype(np.float32)
+        assert _same_quantized(qa.quantize(x), qa.quantize(x32))
+        assert np.array_equal(qa.quantize(x, P).values, qa.quantize(x32, P).values)
+        assert qa.minmax(x) == tuple(np.float16(v) for v in qa.minmax(x32))
+        _assert_equals_reference_dynamic(x)
+
+
+# =========================================================== row: float64, values beyond the float32 range
 def test_float64_values_beyond_float32_range(simd_level: str) -> None:
     """float64 is computed in float64: a range beyond float32 gets scale float32(range / 255) when that fits
     (e.g. ±1e39 -> 7.8e36), ValueError when it does not (±1e300); static saturates any float64 (1e300,
@@ -598,26 +821,190 @@ def test_float64_values_beyond_float32_range(simd_level: str) -> None:
     assert R.same_bits(q2.scale, np.asarray(s2, np.float32)) and np.array_equal(q2.values, c)
 
 
-# =========================================================== regression tests for defects found here
-def test_out_overlapping_big_endian_input_is_rejected_not_written_through() -> None:
-    """Defect: for non-native byte order the overlap check compares out with the byte-swapped copy, not with
-    x, so out= aliasing x is accepted and the codes overwrite the caller's input (every mode, dynamic and
-    static, >f2 / >f4 / >f8). Native-endian input raises ValueError("out overlaps x") as documented."""
-    failures = []
-    for dtype in (">f4", ">f8", ">f2"):
-        for gran in ({}, {"axis": 0}, {"block_size": 16}):
-            for static in (False, True):
-                x = _data((6, 70), dtype)
-                before = x.copy()
-                out = x.reshape(-1).view(np.uint8)[: x.size].reshape(x.shape)
-                params = _static_params(x.shape, gran) if static else None
-                what = f"{dtype} {gran or 'per tensor'} {'static' if static else 'dynamic'}"
-                try:
-                    qa.quantize(x, params, out=out, **({} if static else gran))
-                    failures.append(f"{what}: accepted" + ("" if R.same_bits(x, before) else ", input overwritten"))
-                except ValueError as e:
-                    assert "overlap" in str(e)
-    assert not failures, "out= sharing memory with x:\n" + "\n".join(failures)
+def test_float64_input_codes_follow_float64_not_float32_arithmetic(simd_level: str) -> None:
+    # scale 1, zero point 0; 0.5 + 1e-9 rounds up in float64 but is exactly 0.5 (-> 0, to even) in float32
+    x = np.array([0.0, 255.0, 0.5 + 1e-9, 2.5 - 1e-9, 100.5 + 1e-8], dtype=np.float64)
+    codes64, s64, z64 = R.quantize_dynamic(x)
+    codes32, s32, z32 = R.quantize_dynamic(x.astype(np.float32))
+    assert not np.array_equal(codes64, codes32)  # the input really tells the two apart
+    q = qa.quantize(x)
+    assert R.same_float32(q.scale, s64) and q.zero_point == z64
+    assert np.array_equal(q.values, codes64)
+    assert np.array_equal(qa.quantize(x, qa.QParams(s64, z64)).values, codes64)
+
+
+def test_float64_input_scale_follows_float64_range_arithmetic(simd_level: str) -> None:
+    x = np.array([-1.009618183538736, -0.20917557487171307, 0.5408455846858077], dtype=np.float64)
+    _, s64, _ = R.quantize_dynamic(x)
+    _, s32, _ = R.quantize_dynamic(x.astype(np.float32))
+    assert not R.same_float32(s64, s32)
+    _assert_equals_reference_dynamic(x)
+
+
+def test_choose_qparams_with_float64_scalar_bounds_computes_in_float64() -> None:
+    # qa.minmax returns np.float64 scalars for float64 input; choose_qparams must then use float64
+    lo, hi = np.float64(-1.009618183538736), np.float64(0.5408455846858077)
+    s64, z64 = R.choose_qparams_f64(lo, hi)
+    s32, _ = R.choose_qparams_f32(np.float32(lo), np.float32(hi))
+    assert not R.same_float32(s64, s32)
+    for bounds in ((lo, hi), (np.array(lo), np.array(hi)), (lo, float(hi)), (float(lo), hi)):
+        p = qa.choose_qparams(*bounds)
+        assert R.same_float32(p.scale, s64) and p.zero_point == z64, (type(bounds[0]), type(bounds[1]), p)
+    # Python floats are not np.float64: float32 arithmetic
+    p = qa.choose_qparams(float(lo), float(hi))
+    assert R.same_float32(p.scale, s32)
+
+
+# =========================================================== row: int, bool, complex, object, str dtypes -> TypeError
+BAD_INPUTS: List[Tuple[str, Callable[[], Any]]] = [
+    ("int32", lambda: np.arange(5, dtype=np.int32)),
+    ("int64", lambda: np.arange(5, dtype=np.int64)),
+    ("uint8", lambda: np.arange(5, dtype=np.uint8)),
+    ("bool", lambda: np.array([True, False])),
+    ("complex64", lambda: np.array([1 + 2j, 3], dtype=np.complex64)),
+    ("complex128", lambda: np.array([1 + 2j, 3], dtype=np.complex128)),
+    ("object", lambda: np.array([1.0, 2.0], dtype=object)),
+    ("str", lambda: np.array(["1.0", "2.0"])),
+    ("bytes", lambda: np.array([b"1.0", b"2.0"])),
+    ("list_of_ints", lambda: [1, 2, 3]),
+    ("list_of_bools", lambda: [True, False]),
+    ("python_int", lambda: 3),
+    ("python_complex", lambda: 1.5 + 0j),
+    ("datetime64", lambda: np.array(["2020-01-01"], dtype="datetime64[D]")),
+]
+
+
+if np.dtype(np.longdouble).itemsize not in (2, 4, 8):  # x87 80-bit or quad: not a supported float
+    BAD_INPUTS.append(("longdouble", lambda: np.array([1.0, 2.0], dtype=np.longdouble)))
+
+
+@pytest.mark.parametrize("name,make", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_non_float_input_raises_type_error(simd_level: str, name: str, make: Callable[[], Any]) -> None:
+    with pytest.raises(TypeError):
+        qa.quantize(make())
+    with pytest.raises(TypeError):
+        qa.quantize(make(), P)
+    with pytest.raises(TypeError):
+        qa.minmax(make())
+
+
+def test_dequantize_rejects_non_uint8_codes_and_missing_params() -> None:
+    with pytest.raises(TypeError):
+        qa.dequantize(np.arange(5, dtype=np.int32), P)
+    with pytest.raises(TypeError):
+        qa.dequantize(np.arange(5, dtype=np.uint8))
+
+
+# =========================================================== row: Python lists, buffer objects, torch CPU tensors
+def _assert_same_as_asarray(x: Any) -> None:
+    ref = np.asarray(x)
+    assert _same_quantized(qa.quantize(x), qa.quantize(ref))
+    assert np.array_equal(qa.quantize(x, P).values, qa.quantize(ref, P).values)
+    lo, hi = qa.minmax(x)
+    assert (lo, hi) == qa.minmax(ref) and lo.dtype == ref.dtype
+
+
+ARRAY_LIKES: List[Tuple[str, Callable[[], Any]]] = [
+    ("list_of_floats", lambda: [0.25, -1.5, 3.0, 2.2, -0.7]),
+    ("nested_list_of_floats", lambda: [[0.25, -1.5, 3.0], [2.2, -0.7, 1e-3]]),
+    ("tuple_of_floats", lambda: (1.0, 2.5, -3.25)),
+    ("python_float", lambda: 2.5),
+    ("numpy_float32_scalar", lambda: np.float32(-0.75)),
+    ("array_array_f", lambda: array.array("f", [0.5, -2.0, 7.25, 1e-3] * 30)),
+    ("array_array_d", lambda: array.array("d", [0.5, -2.0, 7.25, 1e-3] * 30)),
+    ("memoryview_of_array_array", lambda: memoryview(array.array("f", [0.5, -2.0, 7.25] * 50))),
+    ("memoryview_2d_cast", lambda: memoryview(array.array("f", range(60))).cast("B").cast("f", (6, 10))),
+    ("bytes_frombuffer_readonly", lambda: np.frombuffer(np.linspace(-1, 2, 99, dtype=np.float32).tobytes(), np.float32)),
+    ("bytearray_frombuffer", lambda: np.frombuffer(bytearray(np.linspace(-1, 2, 99).tobytes()), np.float64)),
+    ("memoryview_of_bytes", lambda: memoryview(np.linspace(-5, 1, 77, dtype=np.float32).tobytes()).cast("f")),
+    ("float16_list_via_array", lambda: np.array([0.1, -0.2, 65504.0], dtype=np.float16).tolist()),
+]
+
+
+@pytest.mark.parametrize("name,make", ARRAY_LIKES, ids=[a[0] for a in ARRAY_LIKES])
+def test_array_likes_give_the_result_of_quantizing_np_asarray(simd_level: str, name: str, make: Callable[[], Any]) -> None:
+    _assert_same_as_asarray(make())
+
+
+def test_list_of_floats_is_float64_like_np_asarray(simd_level: str) -> None:
+    x = [-1.009618183538736, -0.20917557487171307, 0.5408455846858077]
+    codes, s, z = R.quantize_dynamic(np.asarray(x))
+    q = qa.quantize(x)
+    assert R.same_float32(q.scale, s) and q.zero_point == z and np.array_equal(q.values, codes)
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "sliced"])
+def test_torch_cpu_tensors_give_the_result_of_quantizing_np_asarray(
+    simd_level: str, dtype_name: str, layout: str
+) -> None:
+    torch = pytest.importorskip("torch")
+    t = torch.linspace(-3.0, 5.0, 600, dtype=getattr(torch, dtype_name)).reshape(20, 30)
+    if layout == "transposed":
+        t = t.T
+    elif layout == "sliced":
+        t = t[::3, 1::2]
+    _assert_same_as_asarray(t)
+
+
+# ========================== row: scale <= 0, NaN or Inf; non-integer zero point; |zero point| > 2**23 -> ValueError
+@pytest.mark.parametrize(
+    "scale",
+    [0.0, -0.0, -1.0, -1e-45, np.float32(0.0), np.float32(-2.5), float("nan"), np.float32("nan"), float("inf"),
+     -float("inf"), np.float32("inf"), 1e39, -1e39, 1e-46],
+    ids=lambda v: repr(v),
+)
+def test_qparams_with_non_positive_or_non_finite_scale_raise_value_error(scale: Any) -> None:
+    # 1e39 overflows float32 and 1e-46 rounds to float32 zero: neither is a usable float32 scale
+    with pytest.raises(ValueError):
+        qa.QParams(scale, 0)
+
+
+@pytest.mark.parametrize("zero_point", [128.5, 0.5, -3.25, np.float32(7.5), np.float64(1e-9), float("nan"), float("inf")],
+                         ids=lambda v: repr(v))
+def test_qparams_with_non_integer_zero_point_raise_value_error(zero_point: Any) -> None:
+    with pytest.raises(ValueError):
+        qa.QParams(0.1, zero_point)
+
+
+def test_qparams_accepts_integral_values_and_stores_float32_scale() -> None:
+    p = qa.QParams(0.1, 128.0)
+    assert p.zero_point == 128 and isinstance(p.zero_point, int)
+    assert isinstance(p.scale, np.float32) and p.scale == np.float32(0.1)
+    with pytest.raises(Exception):
+        p.scale = np.float32(1.0)  # type: ignore[misc]  # frozen
+
+
+# The limit is |z| <= 2**23 (README): both sides of it, and the values near 2**24 where qmax - z and qmin - z
+# (e.g. 2**24 + 255) would no longer be float32 integers.
+LARGE_ZERO_POINTS = [-(1 << 24), -(1 << 24) + 1, -(1 << 24) + 2, -(1 << 23) - 1, -(1 << 23), -(1 << 23) + 1,
+                     (1 << 23) - 1, 1 << 23, (1 << 23) + 1, 1 << 24]
+
+
+@pytest.mark.parametrize("zp", LARGE_ZERO_POINTS, ids=lambda z: f"{z:+d}")
+def test_large_zero_points_are_rejected_beyond_2_to_the_23_and_saturate_without_wrapping_up_to_it(
+    simd_level: str, zp: int
+) -> None:
+    """|z| > 2**23: ValueError naming the zero point when building QParams (per tensor and per axis).
+    |z| <= 2**23: accepted, and the codes are clip(rint(x / s) + z, qmin, qmax) as the reference, for
+    infinities, the dtype's extremes and the integers around -z, in float32, float16 and float64."""
+    for qmin, qmax in ((0, 255), (2, 3)):
+        if abs(zp) > 1 << 23:
+            with pytest.raises(ValueError, match="zero_point"):
+                qa.QParams(np.float32(1.0), zp, qmin=qmin, qmax=qmax)
+            with pytest.raises(ValueError, match="zero_point"):
+                qa.QParams(np.ones(2, np.float32), np.array([0, zp]), qmin=qmin, qmax=qmax, axis=0)
+        else:
+            p = qa.QParams(np.float32(1.0), zp, qmin=qmin, qmax=qmax)
+            assert p.zero_point == zp
+            for dtype in (np.float32, np.float16, np.float64):
+                top = float(np.finfo(dtype).max)
+                x = np.resize(np.array([np.inf, -np.inf, top, -top, 0.0, 1.0, -1.0], dtype=dtype), 70)
+                k = np.arange(-300, 300, dtype=np.float64) - zp  # integers around -z: codes near the edges
+                x = np.concatenate([x, k[np.abs(k) <= top].astype(dtype)])
+                got = qa.quantize(x, p).values
+                expected = R.quantize_static(x, p.scale, p.zero_point, p.qmin, p.qmax)
+                assert np.array_equal(got, expected), f"QParams(1.0, {zp}, qmin={qmin}, qmax={qmax}) on {x.dtype}"
 
 
 SIGNALING_NANS = [
@@ -657,6 +1044,198 @@ def test_signaling_nan_bound_scale_or_zero_point_raises_value_error_without_a_wa
     assert not failures, "\n".join(failures)
 
 
+# =========================================================== row: out= of the wrong dtype, shape or layout
+def _x(n: int = 100) -> np.ndarray:
+    return np.linspace(-1, 1, n, dtype=np.float32)
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_quantize_out_of_the_right_kind_is_written_and_returned(simd_level: str, mode: str) -> None:
+    x = _x().reshape(4, 25)
+    params = None if mode == "dynamic" else P
+    out = np.full((4, 25), 7, dtype=np.uint8)
+    q = qa.quantize(x, params, out=out)
+    assert q.values is out
+    assert np.array_equal(out, qa.quantize(x, params).values)
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+@pytest.mark.parametrize(
+    "make_out,error",
+    [
+        (lambda: np.empty(100, dtype=np.int8), TypeError),
+        (lambda: np.empty(100, dtype=np.uint16), TypeError),
+        (lambda: np.empty(100, dtype=np.float32), TypeError),
+        (lambda: [0] * 100, TypeError),
+        (lambda: np.empty(99, dtype=np.uint8), ValueError),
+        (lambda: np.empty((10, 10), dtype=np.uint8), ValueError),
+        (lambda: np.empty(200, dtype=np.uint8)[::2], ValueError),
+        (lambda: np.empty(100, dtype=np.uint8)[::-1], ValueError),
+    ],
+    ids=["int8", "uint16", "float32", "list", "short", "wrong_2d_shape", "strided", "reversed"],
+)
+def test_quantize_out_with_wrong_dtype_or_shape_or_layout_raises(
+    simd_level: str, mode: str, make_out: Callable[[], Any], error: Any
+) -> None:
+    params = None if mode == "dynamic" else P
+    with pytest.raises(error):
+        qa.quantize(_x(), params, out=make_out())
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_quantize_out_read_only_or_fortran_raises_value_error(simd_level: str, mode: str) -> None:
+    params = None if mode == "dynamic" else P
+    ro = np.zeros(100, dtype=np.uint8)
+    ro.setflags(write=False)
+    with pytest.raises(ValueError):
+        qa.quantize(_x(), params, out=ro)
+    x2 = _x().reshape(10, 10)
+    with pytest.raises(ValueError):
+        qa.quantize(x2, params, out=np.zeros((10, 10), dtype=np.uint8, order="F"))
+
+
+def test_dequantize_out_of_the_right_kind_is_written_and_returned(simd_level: str) -> None:
+    q = qa.quantize(_x().reshape(5, 20))
+    out32 = np.empty((5, 20), dtype=np.float32)
+    assert q.dequantize(out=out32) is out32
+    assert R.same_bits(out32, q.dequantize())
+    out64 = np.empty((5, 20), dtype=np.float64)
+    assert qa.dequantize(q.values, q.params, out=out64) is out64
+    assert R.same_bits(out64, q.dequantize(dtype=np.float64))
+    assert qa.dequantize(q, dtype=np.float64, out=out64) is out64
+
+
+@pytest.mark.parametrize(
+    "make_out,dtype,error",
+    [
+        (lambda: np.empty(100, dtype=np.float16), None, TypeError),
+        (lambda: np.empty(100, dtype=np.int32), None, TypeError),
+        (lambda: np.empty(100, dtype=np.uint8), None, TypeError),
+        (lambda: np.empty(100, dtype=np.float32), np.float64, TypeError),
+        (lambda: np.empty(100, dtype=np.float64), np.float32, TypeError),
+        (lambda: [0.0] * 100, None, TypeError),
+        (lambda: np.empty(101, dtype=np.float32), None, ValueError),
+        (lambda: np.empty((10, 10), dtype=np.float32), None, ValueError),
+        (lambda: np.empty(200, dtype=np.float32)[::2], None, ValueError),
+        (lambda: np.empty(100, dtype=np.float64)[::-1], None, ValueError),
+    ],
+    ids=["float16", "int32", "uint8", "float32_vs_dtype64", "float64_vs_dtype32", "list", "short", "2d", "strided",
+         "reversed"],
+)
+def test_dequantize_out_with_wrong_dtype_or_shape_or_layout_raises(
+    simd_level: str, make_out: Callable[[], Any], dtype: Any, error: Any
+) -> None:
+    q = qa.quantize(_x())
+    with pytest.raises(error):
+        qa.dequantize(q, dtype=dtype, out=make_out())
+    with pytest.raises(error):
+        qa.dequantize(q.values, q.params, dtype=dtype, out=make_out())
+
+
+def test_dequantize_out_read_only_fortran_or_overlapping_codes_raises_value_error(simd_level: str) -> None:
+    ro = np.zeros(100, dtype=np.float32)
+    ro.setflags(write=False)
+    q = qa.quantize(_x())
+    with pytest.raises(ValueError):
+        q.dequantize(out=ro)
+    q2 = qa.quantize(_x().reshape(10, 10))
+    with pytest.raises(ValueError):
+        q2.dequantize(out=np.zeros((10, 10), dtype=np.float32, order="F"))
+    buf = np.zeros(400, dtype=np.uint8)
+    codes = buf[:100]
+    codes[:] = q.values
+    out = buf.view(np.float32)  # 100 floats over the same 400 bytes
+    with pytest.raises(ValueError, match="overlap"):
+        qa.dequantize(codes, q.params, out=out)
+    assert np.array_equal(codes, q.values)
+
+
+def test_misaligned_dequantize_out_raises_value_error(simd_level: str) -> None:
+    q = qa.quantize(_data((100,), np.float32))
+    for dtype in (np.float32, np.float64):
+        out = _misaligned(np.empty(100, dtype=dtype))
+        with pytest.raises(ValueError, match="aligned"):
+            q.dequantize(out=out)
+
+
+# =========================================================== row: out= overlapping the input (or the codes)
+def _overlapping_outs(x: np.ndarray, code_dtype: Any) -> List[np.ndarray]:
+    """Code arrays of x's shape whose bytes overlap x's: the first bytes, the last bytes, a middle run."""
+    raw = x.reshape(-1).view(np.uint8)
+    n = x.size
+    starts = {0, raw.size - n, (raw.size - n) // 2}
+    return [raw[s : s + n].view(code_dtype).reshape(x.shape) for s in sorted(starts)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=DTYPE_IDS)
+@pytest.mark.parametrize("gran", [{}, {"axis": 0}, {"block_size": 16}], ids=["tensor", "axis", "block"])
+def test_out_overlapping_the_input_raises_value_error_and_leaves_input_unchanged(
+    simd_level: str, dtype: Any, gran: Dict[str, Any]
+) -> None:
+    x = _data((6, 70), dtype)
+    before = x.copy()
+    for signed in (False, True):
+        for out in _overlapping_outs(x, np.int8 if signed else np.uint8):
+            for params in (None, _static_params(x.shape, gran).replace(signed=signed, qmin=None, qmax=None)
+                           if gran else qa.QParams(np.float32(0.05), 0, signed=signed)):
+                with pytest.raises(ValueError, match="overlap"):
+                    qa.quantize(x, params, out=out, signed=signed if params is None else None, **gran)
+                assert R.same_bits(x, before)
+    # a separate buffer in the same allocation is fine
+    buf = np.zeros(x.nbytes + x.size, dtype=np.uint8)
+    xs = buf[: x.nbytes].view(dtype).reshape(x.shape)
+    xs[...] = x
+    out = buf[x.nbytes :].reshape(x.shape)
+    q = qa.quantize(xs, out=out, **gran)
+    assert q.values is out and _key(q) == _key(qa.quantize(x, **gran))
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_quantize_out_overlapping_x_raises_value_error(simd_level: str, mode: str) -> None:
+    params = None if mode == "dynamic" else P
+    x = _x(100)
+    before = x.copy()
+    out = x.view(np.uint8)[:100]  # the first 25 floats' bytes
+    with pytest.raises(ValueError, match="overlap"):
+        qa.quantize(x, params, out=out)
+    assert np.array_equal(x, before)  # nothing written through the alias
+
+
+def test_dequantize_out_overlapping_the_codes_raises_value_error(simd_level: str) -> None:
+    for gran in ({}, {"axis": 0}, {"block_size": 16}):
+        q = qa.quantize(_data((4, 64), np.float32), **gran)
+        for dtype in (np.float32, np.float64):
+            buf = np.zeros(q.values.size * np.dtype(dtype).itemsize, dtype=np.uint8)
+            codes = buf[: q.values.size].reshape(q.values.shape)
+            codes[...] = q.values
+            out = buf.view(dtype).reshape(q.values.shape)
+            with pytest.raises(ValueError, match="overlap"):
+                qa.dequantize(codes, q.params, out=out)
+            assert np.array_equal(codes, q.values)
+
+
+def test_out_overlapping_big_endian_input_is_rejected_not_written_through() -> None:
+    """Defect: for non-native byte order the overlap check compares out with the byte-swapped copy, not with
+    x, so out= aliasing x is accepted and the codes overwrite the caller's input (every mode, dynamic and
+    static, >f2 / >f4 / >f8). Native-endian input raises ValueError("out overlaps x") as documented."""
+    failures = []
+    for dtype in (">f4", ">f8", ">f2"):
+        for gran in ({}, {"axis": 0}, {"block_size": 16}):
+            for static in (False, True):
+                x = _data((6, 70), dtype)
+                before = x.copy()
+                out = x.reshape(-1).view(np.uint8)[: x.size].reshape(x.shape)
+                params = _static_params(x.shape, gran) if static else None
+                what = f"{dtype} {gran or 'per tensor'} {'static' if static else 'dynamic'}"
+                try:
+                    qa.quantize(x, params, out=out, **({} if static else gran))
+                    failures.append(f"{what}: accepted" + ("" if R.same_bits(x, before) else ", input overwritten"))
+                except ValueError as e:
+                    assert "overlap" in str(e)
+    assert not failures, "out= sharing memory with x:\n" + "\n".join(failures)
+
+
+# =========================================================== outside the table: mode keywords, packed shapes
 def test_block_size_beyond_uint64_means_one_block_not_an_internal_type_error() -> None:
     """Defect: block_size >= 2**64 (a valid integer >= 1: one block) reaches the extension unchecked and fails
     with pybind11's "incompatible function arguments" TypeError (block_size = 2**63 works). Expected: one
