@@ -79,7 +79,7 @@ def _view(x: np.ndarray, layout: str) -> np.ndarray:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", THREAD_MODES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "tensor")
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(300_000, 700_000),
