@@ -153,7 +153,8 @@ def test_fast_path_result_builds_its_params_once_and_pickles(core_calls: CoreCal
     x = np.random.default_rng(1).standard_normal(300).astype(np.float32)
     q = qa.quantize(x)
     assert _took_fast_path(core_calls, x, q)
-    assert q.params is q.params  # built on first use, then kept
+    first = q.params
+    assert q.params is first  # built on first use, then kept
     assert q.scale == q.params.scale and q.zero_point == q.params.zero_point
     unbuilt = qa.quantize(x)
     assert unbuilt._params is None
