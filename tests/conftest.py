@@ -1,15 +1,22 @@
-"""Shared fixtures: run a test at every SIMD level this CPU supports; hypothesis profiles."""
+"""Shared fixtures: run a test at every SIMD level this CPU supports; count the calls into qaffine._core;
+hypothesis profiles."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+import sys
+import warnings
+from typing import Any, Iterator, List, Tuple
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from qaffine import _core
+with warnings.catch_warnings():
+    # An unknown QAFFINE_SIMD value warns once, at import (tests/test_simd_dispatch.py checks that in a new
+    # process); here it must not stop the suite, which runs at the level chosen without it.
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from qaffine import _core
 
 SIMD_LEVELS = list(_core.supported_simd_levels())
 
@@ -36,3 +43,43 @@ def simd_level(request: pytest.FixtureRequest) -> Iterator[str]:
     """Forces each supported SIMD level in turn ('scalar', 'avx2', 'avx512'), then restores."""
     with simd(request.param):
         yield request.param
+
+
+class CoreCalls:
+    """Stands in for ``qaffine._core`` and records every call of one of its functions: ``calls`` lists
+    (name, positional arguments) in call order. Types and constants are handed through uncounted."""
+
+    def __init__(self, core: Any) -> None:
+        self._core = core
+        self.calls: List[Tuple[str, Tuple[Any, ...]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._core, name)
+        if not callable(attr) or isinstance(attr, type):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls.append((name, args))
+            return attr(*args, **kwargs)
+
+        return counted
+
+    def names(self) -> List[str]:
+        return [name for name, _ in self.calls]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+@pytest.fixture
+def core_calls(monkeypatch: pytest.MonkeyPatch) -> CoreCalls:
+    """Routes every loaded ``qaffine`` module's ``_core`` through one CoreCalls, wherever the Python code
+    that calls the kernels lives. (A test that expects calls sees a bypass as a count of zero.)"""
+    proxy = CoreCalls(_core)
+    patched = []
+    for name, module in list(sys.modules.items()):
+        if (name == "qaffine" or name.startswith("qaffine.")) and getattr(module, "_core", None) is _core:
+            monkeypatch.setattr(module, "_core", proxy)
+            patched.append(name)
+    assert patched, "no qaffine module holds _core"
+    return proxy

@@ -311,7 +311,7 @@ def one_input(data: bytes) -> None:
             if p is not None and f.bool():
                 v = f.layout(f.raw_array(np.dtype(f.pick(["u1", "i1", "<f4"])), f.shape()))
                 packed = f.bool()
-                # (negative and > 2**63 dimensions have their own regression tests in test_hostile_inputs.py)
+                # (negative and > 2**63 dimensions have their own regression tests in test_bad_inputs.py)
                 shape_arg = f.pick([None, v.shape, (v.size,), (v.size * 2,), (v.size // 2 + 1,), ("a",), 3])
                 qa.QuantizedArray(v, p, shape=shape_arg, packed=packed)
     except EXPECTED:

@@ -38,6 +38,7 @@ def _build_and_run(build_dir: Path, *, sanitize: bool) -> str:
     return r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="the C++ tests are built with GCC/Clang flags")
 def test_cpp_kernels_every_level_equals_scalar(tmp_path: Path) -> None:
     out = _build_and_run(tmp_path / "release", sanitize=False)

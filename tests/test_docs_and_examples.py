@@ -41,7 +41,7 @@ def test_seed_walkthrough_reproduces_the_notebook(tmp_path: Path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_issue_smoke_command() -> None:
+def test_one_line_quantize_command_prints_the_codes() -> None:
     # `python -c "import qaffine as qa, numpy as np; print(qa.quantize(np.float32([0.283, 3.34])).values)"`
     r = subprocess.run(
         [sys.executable, "-c",

@@ -769,25 +769,24 @@ def _views(x: np.ndarray) -> Dict[str, np.ndarray]:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16], ids=["f32", "f64", "f16"])
 @pytest.mark.parametrize("view", ["transposed", "strided", "negative_stride", "sliced", "swapped"])
 def test_non_contiguous_views_equal_the_contiguous_copy(simd_level: str, view: str, dtype: Any) -> None:
-    if True:
-        base = _blocky((6, 40, 5), seed=10).astype(dtype)
-        v = _views(base)[view]
-        c = np.ascontiguousarray(v)
-        assert not v.flags.c_contiguous
-        for gran in [{"axis": 0}, {"axis": 1}, {"axis": -1}, {"block_size": 2}, {"axis": 1, "block_size": 8}]:
-            for kw in ({}, _mode_kw(4, True, "symmetric"), _mode_kw(3, False, "tight")):
-                what = f"{view} {np.dtype(dtype)} {gran} {kw}"
-                if not kw:
-                    lo_v, hi_v = qa.minmax(v, **gran)
-                    lo_c, hi_c = qa.minmax(c, **gran)
-                    assert lo_v.dtype == dtype and R.same_bits(lo_v, lo_c) and R.same_bits(hi_v, hi_c), what
-                qv = qa.quantize(v, **gran, **kw)
-                qc = qa.quantize(c, **gran, **kw)
-                _assert_params(qv.scale, qv.zero_point, qc.scale, qc.zero_point, what)
-                _assert_codes(qv.values, qc.values, c, what)
-                if dtype == np.float32 and not kw:
-                    codes, s, z = _reference_of(c, gran, kw)
-                    _assert_codes(qv.values, codes, c, what + " (reference)")
+    base = _blocky((6, 40, 5), seed=10).astype(dtype)
+    v = _views(base)[view]
+    c = np.ascontiguousarray(v)
+    assert not v.flags.c_contiguous
+    for gran in [{"axis": 0}, {"axis": 1}, {"axis": -1}, {"block_size": 2}, {"axis": 1, "block_size": 8}]:
+        for kw in ({}, _mode_kw(4, True, "symmetric"), _mode_kw(3, False, "tight")):
+            what = f"{view} {np.dtype(dtype)} {gran} {kw}"
+            if not kw:
+                lo_v, hi_v = qa.minmax(v, **gran)
+                lo_c, hi_c = qa.minmax(c, **gran)
+                assert lo_v.dtype == dtype and R.same_bits(lo_v, lo_c) and R.same_bits(hi_v, hi_c), what
+            qv = qa.quantize(v, **gran, **kw)
+            qc = qa.quantize(c, **gran, **kw)
+            _assert_params(qv.scale, qv.zero_point, qc.scale, qc.zero_point, what)
+            _assert_codes(qv.values, qc.values, c, what)
+            if dtype == np.float32 and not kw:
+                codes, s, z = _reference_of(c, gran, kw)
+                _assert_codes(qv.values, codes, c, what + " (reference)")
 
 
 def test_out_for_int8_codes_per_axis_and_per_block() -> None:

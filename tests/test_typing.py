@@ -37,10 +37,12 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> List[str]:
     return [line for line in r.stdout.splitlines() if re.search(r": error: ", line)]
 
 
+@pytest.mark.slow
 def test_mypy_strict_cli_modules(mypy_errors: List[str]) -> None:
     mine = [e for e in mypy_errors if Path(e.split(":", 1)[0]).name in CLI_MODULES]
     assert not mine, "\n".join(mine)
 
 
+@pytest.mark.slow
 def test_mypy_strict_whole_package(mypy_errors: List[str]) -> None:
     assert not mypy_errors, f"{len(mypy_errors)} mypy --strict errors:\n" + "\n".join(mypy_errors)
