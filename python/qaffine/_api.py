@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from . import _core, _kernels, _packing
 from ._finite import at, bad_value_error, first_bad, first_true, unravel
-from ._mode import DEFAULT, Mode, ModeFields
+from ._mode import DEFAULT, Mode
 from ._params import QParams
 
 __all__ = [
@@ -30,6 +30,8 @@ _FAST_DTYPES = frozenset(_FLOAT_DTYPES)  # native byte order only: '>f4' is not 
 _U8 = np.dtype(np.uint8)
 _BIG = int(_core.BUFFER_CACHE_MIN_BYTES)  # results this large come from the buffer cache
 _core_empty = _core.empty
+_EMPTY_DYNAMIC = ("cannot quantize an empty array dynamically: its range is undefined; pass params= for static "
+                  "quantization")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -113,6 +115,10 @@ def _mode(
 ) -> Mode:
     """The mode of a call on an array of ``shape``, resolved against it: from the keywords, or from params
     (whose mode is trusted; keywords given too must agree)."""
+    if params is not None and not isinstance(params, QParams):
+        raise TypeError(
+            f"params must be a qaffine.QParams (e.g. qa.choose_qparams(lo, hi)), got {type(params).__name__}"
+        )
     given = not (axis is None and block_size is None and bits is None and signed is None and symmetric is None
                  and include_zero is None)
     if params is not None:
@@ -392,6 +398,7 @@ class QuantizedArray:
             p = self._params = QParams._per_tensor_u8(*self._raw)
         return p
 
+    # Plain read-only properties, as QParams', DaskQuantizedArray's and ModeFields' (each its own docstring).
     @property
     def scale(self) -> Any:
         """``params.scale``: ``np.float32``, or a ``float32`` array per channel/block."""
@@ -432,14 +439,7 @@ class QuantizedArray:
             params = f"scale=<{p.scale.shape}>, zero_point=<{p.scale.shape}>"
         else:
             params = f"scale={float(p.scale)!r}, zero_point={p.zero_point}"
-        extra = [f"{k}={v!r}" for k, v in (("axis", p.axis), ("block_size", p.block_size)) if v is not None]
-        if p.bits != 8:
-            extra.append(f"bits={p.bits}")
-        if p.signed:
-            extra.append("signed=True")
-        if self._mode.packed:
-            extra.append("packed=True")
-        return f"QuantizedArray(shape={self.shape}, {', '.join([params] + extra)})"
+        return f"QuantizedArray(shape={self.shape}, {', '.join([params] + self._mode.keywords())})"
 
 
 def quantize(
@@ -505,10 +505,6 @@ def quantize(
             raise _bad_values(x, nan=status == 1, inf=status == 2)
         return QuantizedArray._trusted_u8(codes, scale, zero_point)
     a = _as_float_array(x)
-    if params is not None and not isinstance(params, QParams):
-        raise TypeError(
-            f"params must be a qaffine.QParams (e.g. qa.choose_qparams(lo, hi)), got {type(params).__name__}"
-        )
     mode = _mode(a.shape, params, axis, block_size, bits, signed, symmetric, include_zero)
     qmode = mode.with_packed(packed)
     if qmode.packed and out is not None:
@@ -516,9 +512,7 @@ def quantize(
     rounding = mode.kernel_rounding(compat)
     codes = _codes_out(out, a, mode.dtype, x)
     if params is None and a.size == 0:
-        raise ValueError(
-            "cannot quantize an empty array dynamically: its range is undefined; pass params= for static quantization"
-        )
+        raise ValueError(_EMPTY_DYNAMIC)
     if mode.axis is None:
         if params is None:
             scale, zero_point, status = _kernels.quantize_dynamic(a, mode, rounding, codes)

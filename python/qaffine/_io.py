@@ -200,6 +200,7 @@ class Header(ModeFields):
     source_dtype: Optional[np.dtype[Any]]
 
     def __init__(self, shape: Tuple[int, ...], mode: Mode, source_dtype: Optional[np.dtype[Any]] = None) -> None:
+        # A holder of a Mode like DaskQuantizedArray (the same shape of __init__ and properties, other fields).
         self.shape = shape
         self._mode = mode
         self.source_dtype = source_dtype

@@ -15,7 +15,7 @@ default.
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -226,6 +226,22 @@ class Mode(_Fields):
             held = getattr(self, key)
             if value is not None and value != held:
                 raise ValueError(f"{key}={value!r} disagrees with params.{key}={held!r}; pass one or the other")
+
+    def keywords(self, scheme: bool = False) -> List[str]:
+        """The fields that differ from the defaults, as keywords, for reprs (``scheme`` adds symmetric and
+        include_zero)."""
+        out = [f"{k}={v!r}" for k, v in (("axis", self.axis), ("block_size", self.block_size)) if v is not None]
+        if self.bits != 8:
+            out.append(f"bits={self.bits}")
+        if self.signed:
+            out.append("signed=True")
+        if scheme and self.symmetric:
+            out.append("symmetric=True")
+        if scheme and not self.include_zero:
+            out.append("include_zero=False")
+        if self.packed:
+            out.append("packed=True")
+        return out
 
     def describe(self) -> str:
         """E.g. ``'per channel (axis 0), 8-bit uint8, asymmetric, range includes 0'``."""

@@ -190,7 +190,8 @@ class QParams(ModeFields):
             return self
         return QParams._trusted(self._scale, self._zero_point, self._mode.with_axis(axis))
 
-    # -- fields (the mode's are in ModeFields)
+    # -- fields (the mode's are in ModeFields). DaskQuantizedArray and QuantizedArray have look-alike scale and
+    # zero_point properties: each documents what it holds there (lazy dask arrays, the params' values).
     @property
     def scale(self) -> Any:
         """``np.float32`` per tensor; a read-only ``float32`` array per channel or block."""
@@ -222,21 +223,7 @@ class QParams(ModeFields):
         else:
             body = f"scale={float(self._scale)!r}, zero_point={self._zero_point}"
         m = self._mode
-        extra = []
-        if m.axis is not None:
-            extra.append(f"axis={m.axis}")
-        if m.block_size is not None:
-            extra.append(f"block_size={m.block_size}")
-        if m.bits != 8:
-            extra.append(f"bits={m.bits}")
-        if m.signed:
-            extra.append("signed=True")
-        if m.symmetric:
-            extra.append("symmetric=True")
-        if not m.include_zero:
-            extra.append("include_zero=False")
-        extra.append(f"qmin={m.qmin}, qmax={m.qmax}")
-        return f"QParams({body}, {', '.join(extra)})"
+        return f"QParams({body}, {', '.join(m.keywords(scheme=True) + [f'qmin={m.qmin}, qmax={m.qmax}'])})"
 
     def replace(self, **changes: Any) -> "QParams":
         """A copy with some fields changed (validated again)."""

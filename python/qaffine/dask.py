@@ -347,18 +347,13 @@ class DaskQuantizedArray(ModeFields):
 
     def __repr__(self) -> str:
         m = self._mode
-        extra = [f"{k}={v!r}" for k, v in (("axis", m.axis), ("block_size", m.block_size)) if v is not None]
-        if m.bits != 8:
-            extra.append(f"bits={m.bits}")
-        if m.signed:
-            extra.append("signed=True")
         if self.params_are_lazy:
             params = "params=<lazy>"
         elif m.axis is None:
             params = f"scale={float(self._scale)!r}, zero_point={self._zero_point}"
         else:
             params = f"scale=<{np.shape(self._scale)}>, zero_point=<{np.shape(self._zero_point)}>"
-        return f"DaskQuantizedArray(shape={self.shape}, chunks={self.chunks}, {', '.join([params] + extra)})"
+        return f"DaskQuantizedArray(shape={self.shape}, chunks={self.chunks}, {', '.join([params] + m.keywords())})"
 
 
 # ------------------------------------------------------------------------------------------------ API
@@ -393,10 +388,6 @@ def quantize(
     the in-memory message), otherwise when the codes are computed; so do infinities in dynamic mode.
     """
     a = _as_dask_float(a)
-    if params is not None and not isinstance(params, QParams):
-        raise TypeError(
-            f"params must be a qaffine.QParams (e.g. qa.choose_qparams(lo, hi)), got {type(params).__name__}"
-        )
     mode = _api._mode(a.shape, params, axis, block_size, bits, signed, symmetric, include_zero)
     mode.kernel_rounding(compat)  # validates compat
     code_dtype = mode.dtype
@@ -409,9 +400,7 @@ def quantize(
                                   compat=compat)
         return DaskQuantizedArray(values, mode, params.scale, params.zero_point)
     if a.size == 0:
-        raise ValueError(
-            "cannot quantize an empty array dynamically: its range is undefined; pass params= for static quantization"
-        )
+        raise ValueError(_api._EMPTY_DYNAMIC)
     if mode.block_size is not None:  # one pass: codes and parameters from the same tasks
         assert mode.axis is not None
         pchunks = _params_chunks(a.chunks, mode.axis, mode.block_size)
