@@ -20,8 +20,7 @@ from ._params import QParams
 __all__ = ["choose_qparams", "choose_qparams_array", "dequantize", "dequantize_groups", "minmax", "minmax_groups",
            "quantize", "quantize_default", "quantize_dynamic", "quantize_dynamic_groups", "quantize_groups"]
 
-# qa.quantize(x)'s arguments, unpacked once: the call costs about a microsecond, so a tuple per call counts.
-_QMIN, _QMAX, _SYMMETRIC, _INCLUDE_ZERO = DEFAULT.kernel_scheme
+_DEFAULT_SCHEME = DEFAULT.kernel_scheme
 _ONNX = DEFAULT.kernel_rounding("onnx")
 
 
@@ -31,10 +30,13 @@ def _grouped(a: np.ndarray) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------------------------- per tensor
-def quantize_default(x: np.ndarray, codes: np.ndarray) -> Tuple[float, int, int]:
+def quantize_default(x: np.ndarray, codes: np.ndarray, qmin: int = _DEFAULT_SCHEME[0], qmax: int = _DEFAULT_SCHEME[1],
+                     symmetric: bool = _DEFAULT_SCHEME[2], include_zero: bool = _DEFAULT_SCHEME[3],
+                     rounding: int = _ONNX) -> Tuple[float, int, int]:
     """``qa.quantize(x)``: (scale, zero_point, status) of the default mode, codes written; status 1 = NaN
-    met, 2 = infinity met (and no NaN)."""
-    return _core.quantize_dynamic(x, _QMIN, _QMAX, _SYMMETRIC, _INCLUDE_ZERO, _ONNX, codes)
+    met, 2 = infinity met (and no NaN). The default mode's arguments are bound once, as defaults: the whole
+    call costs about a microsecond, so a tuple or five global look-ups per call count."""
+    return _core.quantize_dynamic(x, qmin, qmax, symmetric, include_zero, rounding, codes)
 
 
 def quantize_dynamic(a: np.ndarray, mode: Mode, rounding: int, codes: np.ndarray) -> Tuple[float, int, int]:
