@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import operator
-from typing import Any, NamedTuple, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
-from . import _core, _packing
-from ._params import QParams, code_range
+from . import _core, _kernels, _packing
+from ._finite import at, bad_value_error, first_bad, first_true, unravel
+from ._mode import DEFAULT, Mode
+from ._params import QParams
 
 __all__ = [
     "QuantizedArray",
@@ -26,13 +28,10 @@ __all__ = [
 _FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 _FAST_DTYPES = frozenset(_FLOAT_DTYPES)  # native byte order only: '>f4' is not equal to these
 _U8 = np.dtype(np.uint8)
-_COMPAT = ("onnx", "torch")
 _BIG = int(_core.BUFFER_CACHE_MIN_BYTES)  # results this large come from the buffer cache
 _core_empty = _core.empty
-# Kernel roundings (csrc/include/qaffine/quantize.hpp): x / s, x * (1/s), fma(x, 1/s, z).
-_DIVIDE, _MULTIPLY, _FUSED = _core.Rounding.divide, _core.Rounding.multiply, _core.Rounding.fused
-_U8_SCHEME = _core.Scheme(0, 255, False, True)
-_NON_FINITE = (_core.FoundNaN, _core.FoundInf)
+_EMPTY_DYNAMIC = ("cannot quantize an empty array dynamically: its range is undefined; pass params= for static "
+                  "quantization")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -49,30 +48,12 @@ def _as_float_array(x: Any, name: str = "x") -> np.ndarray:
     return a
 
 
-def _where(mask: np.ndarray) -> str:
-    """Describes the first True position of mask in C order."""
-    if mask.ndim == 0:
-        return ""
-    flat = int(np.argmax(mask))
-    if mask.ndim == 1:
-        return f" at index {flat}"
-    return f" at index {tuple(int(i) for i in np.unravel_index(flat, mask.shape))}"
-
-
-def _nan_error(a: np.ndarray, name: str = "x") -> ValueError:
-    return ValueError(f"{name} contains NaN{_where(np.isnan(a))}; drop or replace NaNs before quantizing")
-
-
-def _inf_error(a: np.ndarray, name: str = "x") -> ValueError:
-    return ValueError(
-        f"{name} contains an infinite value{_where(np.isinf(a))}; dynamic quantization needs a finite range: "
-        "clip the data, or pass params= for static quantization (which saturates infinities)"
-    )
-
-
-def _bad_values_error(a: np.ndarray) -> ValueError:
-    """The error for a dynamic call that met NaN or ±Inf: NaN first, whichever thread saw what."""
-    return _nan_error(a) if np.isnan(a).any() else _inf_error(a)
+def _bad_values(a: np.ndarray, nan: bool = True, inf: bool = True) -> ValueError:
+    """The error for x that the kernels found NaN (else an infinity) in; ``nan``/``inf`` False skip a scan
+    the kernel's status rules out."""
+    found = first_bad(a, nan=nan, inf=inf)
+    assert found is not None, "the kernels reported a value that NumPy does not see"
+    return bad_value_error(found[0], unravel(found[1], a.shape))
 
 
 def _check_out_layout(out: np.ndarray, shape: Tuple[int, ...]) -> None:
@@ -113,134 +94,41 @@ def _as_bounds(v: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     with np.errstate(invalid="ignore"):  # a signaling NaN is reported below, not warned about
         arr = arr.astype(np.float64)
-    if np.isnan(arr).any():
-        raise ValueError(f"{name} is NaN{_where(np.isnan(arr))}")
-    if np.isinf(arr).any():
-        raise ValueError(f"{name} is infinite{_where(np.isinf(arr))}; a quantization range must be finite")
+    found = first_bad(arr)
+    if found is not None:
+        where = at(unravel(found[1], arr.shape))
+        if found[0]:
+            raise ValueError(f"{name} is NaN{where}")
+        raise ValueError(f"{name} is infinite{where}; a quantization range must be finite")
     return arr
 
 
-def _int_option(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _bool_option(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _norm_axis(axis: int, ndim: int) -> int:
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis {axis} is out of range for an array with {ndim} dimension(s)")
-    return axis % ndim
-
-
-class _Mode(NamedTuple):
-    axis: Optional[int]  # normalized
-    block_size: Optional[int]
-    bits: int
-    signed: bool
-    symmetric: bool
-    include_zero: bool
-    qmin: int
-    qmax: int
-
-
 def _mode(
-    ndim: int,
+    shape: Tuple[int, ...],
     params: Optional[QParams],
-    axis: Optional[int],
-    block_size: Optional[int],
-    bits: Optional[int],
-    signed: Optional[bool],
-    symmetric: Optional[bool],
-    include_zero: Optional[bool],
-) -> _Mode:
-    """The quantization mode from the keywords, or from params (keywords given too must agree)."""
-    if axis is not None:
-        axis = _norm_axis(_int_option(axis, "axis"), ndim)
-    if block_size is not None:
-        block_size = _int_option(block_size, "block_size")
-        if block_size < 1:
-            raise ValueError(f"block_size must be >= 1, got {block_size}")
-        if axis is None and params is None:
-            if ndim == 0:
-                raise ValueError("block_size needs an array with at least one dimension")
-            axis = ndim - 1
-    if bits is not None:
-        bits = _int_option(bits, "bits")
-        if not 1 <= bits <= 8:
-            raise ValueError(f"bits must be between 1 and 8, got {bits}")
-    for value, name in ((signed, "signed"), (symmetric, "symmetric"), (include_zero, "include_zero")):
-        if value is not None:
-            _bool_option(value, name)
+    axis: Any,
+    block_size: Any,
+    bits: Any,
+    signed: Any,
+    symmetric: Any,
+    include_zero: Any,
+) -> Mode:
+    """The mode of a call on an array of ``shape``, resolved against it: from the keywords, or from params
+    (whose mode is trusted; keywords given too must agree)."""
+    if params is not None and not isinstance(params, QParams):
+        raise TypeError(
+            f"params must be a qaffine.QParams (e.g. qa.choose_qparams(lo, hi)), got {type(params).__name__}"
+        )
+    given = not (axis is None and block_size is None and bits is None and signed is None and symmetric is None
+                 and include_zero is None)
     if params is not None:
-        p_axis = None if params.axis is None else _norm_axis(params.axis, ndim)
-        given: dict[str, Any] = {"axis": axis, "block_size": block_size, "bits": bits, "signed": signed, "symmetric": symmetric,
-                 "include_zero": include_zero}
-        held: dict[str, Any] = {"axis": p_axis, "block_size": params.block_size, "bits": params.bits, "signed": params.signed,
-                "symmetric": params.symmetric, "include_zero": params.include_zero}
-        for key, value in given.items():
-            if value is not None and value != held[key]:
-                if key == "axis" and block_size is not None and params.block_size is not None and value == p_axis:
-                    continue
-                raise ValueError(f"{key}={value!r} disagrees with params.{key}={held[key]!r}; pass one or the other")
-        return _Mode(p_axis, params.block_size, params.bits, params.signed, params.symmetric,
-                     params.include_zero, params.qmin, params.qmax)
-    bits = 8 if bits is None else bits
-    signed = bool(signed) if signed is not None else False
-    symmetric = bool(symmetric) if symmetric is not None else False
-    include_zero = bool(include_zero) if include_zero is not None else True
-    if symmetric and not include_zero:
-        raise ValueError("symmetric=True always includes 0 in the range; it cannot be used with include_zero=False")
-    qmin, qmax = code_range(bits, signed)
-    return _Mode(axis, block_size, bits, signed, symmetric, include_zero, qmin, qmax)
-
-
-def _scheme(mode: _Mode) -> "_core.Scheme":
-    return _core.Scheme(mode.qmin, mode.qmax, mode.symmetric, mode.include_zero)
-
-
-class _Layout(NamedTuple):
-    outer: int
-    channels: int
-    inner: int
-    block: int  # 0 = per channel
-    params_shape: Tuple[int, ...]
-
-
-def _layout(shape: Tuple[int, ...], axis: int, block_size: Optional[int]) -> _Layout:
-    outer = int(np.prod(shape[:axis], dtype=np.int64))
-    channels = shape[axis]
-    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
-    if block_size is None:
-        return _Layout(outer, channels, inner, 0, (channels,))
-    block = min(block_size, max(channels, 1))  # any block_size >= n is one block (even beyond 2**64)
-    nb = -(-channels // block)
-    return _Layout(outer, channels, inner, block, shape[:axis] + (nb,) + shape[axis + 1:])
-
-
-def _kernel_input(a: np.ndarray) -> np.ndarray:
-    """C-contiguous float32/float64 for the per-channel/per-block kernels (float16 widened exactly)."""
-    return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float16 else a.dtype)
-
-
-def _rounding(compat: Any, per_tensor: bool) -> "_core.Rounding":
-    if compat not in _COMPAT:
-        raise ValueError(f"compat must be 'onnx' or 'torch', got {compat!r}")
-    if compat == "onnx":
-        return _DIVIDE
-    # torch.quantize_per_tensor (FBGEMM) rounds fma(x, 1/s, z); quantize_per_channel rounds (x * (1/s)) + z.
-    return _FUSED if per_tensor else _MULTIPLY
-
-
-def _params_of(mode: _Mode, scale: Any, zero_point: Any) -> QParams:
-    """QParams for parameters the kernels chose (already valid: no second validation pass)."""
-    return QParams._from_kernel(scale, zero_point, mode.qmin, mode.qmax, mode.axis, mode.block_size, mode.bits,
-                                mode.signed, mode.symmetric, mode.include_zero)
+        mode = params._mode.resolved(shape)
+        if given:
+            mode.check_agrees(shape, axis, block_size, bits, signed, symmetric, include_zero)
+        return mode
+    if not given:
+        return DEFAULT
+    return Mode(axis, block_size, bits, signed, symmetric, include_zero).resolved(shape)
 
 
 def _check_params_shape(p: QParams, expected: Tuple[int, ...]) -> None:
@@ -346,17 +234,17 @@ def minmax(
     a = _as_float_array(x)
     if a.size == 0:
         raise ValueError("minmax of an empty array is undefined")
-    mode = _mode(a.ndim, None, axis, block_size, None, None, None, None)
+    mode = _mode(a.shape, None, axis, block_size, None, None, None, None)
     if mode.axis is None:
-        lo, hi, has_nan = _core.minmax(a)
+        lo, hi, has_nan = _kernels.minmax(a)
         if has_nan:
-            raise _nan_error(a)
+            raise _bad_values(a, inf=False)
         t = a.dtype.type
         return t(lo), t(hi)
-    lay = _layout(a.shape, mode.axis, mode.block_size)
-    lo_g, hi_g, has_nan = _core.minmax_groups(_kernel_input(a), _core.Layout(lay.outer, lay.channels, lay.inner, lay.block))
+    lay = mode.layout(a.shape)
+    lo_g, hi_g, has_nan = _kernels.minmax_groups(a, lay)
     if has_nan:
-        raise _nan_error(a)
+        raise _bad_values(a, inf=False)
     return lo_g.astype(a.dtype).reshape(lay.params_shape), hi_g.astype(a.dtype).reshape(lay.params_shape)
 
 
@@ -364,6 +252,8 @@ def choose_qparams(
     lo: Any,
     hi: Any,
     *,
+    # The mode keywords are spelt out in every public signature (help(), IDEs, type checkers); the one
+    # validator is Mode.
     axis: Optional[int] = None,
     block_size: Optional[int] = None,
     bits: int = 8,
@@ -393,27 +283,27 @@ def choose_qparams(
         raise ValueError(f"lo and hi have different shapes {lo_a.shape} and {hi_a.shape}")
     if (lo_a > hi_a).any():
         bad = lo_a > hi_a
-        raise ValueError(f"lo must be <= hi{_where(bad)}, got lo={lo_a[bad].flat[0]!r} > hi={hi_a[bad].flat[0]!r}")
+        raise ValueError(f"lo must be <= hi{at(first_true(bad))}, got lo={lo_a[bad].flat[0]!r} > "
+                         f"hi={hi_a[bad].flat[0]!r}")
     per_tensor = axis is None and block_size is None
     if per_tensor and lo_a.ndim != 0:
         raise ValueError("arrays of bounds need axis= (per channel) or block_size= (per block)")
     if not per_tensor and lo_a.ndim == 0:
         raise ValueError("axis= and block_size= need arrays of bounds, e.g. from qa.minmax(x, axis=...)")
+    mode = Mode(axis, block_size, bits, signed, symmetric, include_zero)
     if block_size is None and axis is not None:
         # Per channel: the bounds are 1-D whatever x's rank, so `axis` (x's axis) is kept as given and
         # resolved against x when quantizing.
         if lo_a.ndim != 1:
             raise ValueError(f"per-channel bounds must be 1-D, got shape {lo_a.shape}")
-        axis_kept = _int_option(axis, "axis")
-        mode = _mode(1, None, None, None, bits, signed, symmetric, include_zero)._replace(axis=axis_kept)
     else:
-        mode = _mode(max(lo_a.ndim, 1), None, axis, block_size, bits, signed, symmetric, include_zero)
+        mode = mode.resolved(lo_a.shape if lo_a.ndim else (1,))
     in_double = _is_double(lo) or _is_double(hi)
     if per_tensor:
-        scale, zero_point = _core.choose_qparams(float(lo_a), float(hi_a), _scheme(mode), in_double)
-        return _params_of(mode, np.float32(scale), int(zero_point))
-    scale_a, zp_a = _core.choose_qparams_array(lo_a.reshape(-1), hi_a.reshape(-1), _scheme(mode), in_double)
-    return _params_of(mode, scale_a.reshape(lo_a.shape), zp_a.reshape(lo_a.shape))
+        scale, zero_point = _kernels.choose_qparams(float(lo_a), float(hi_a), mode, in_double)
+        return QParams._trusted(np.float32(scale), int(zero_point), mode)
+    scale_a, zp_a = _kernels.choose_qparams_array(lo_a.reshape(-1), hi_a.reshape(-1), mode, in_double)
+    return QParams._trusted(scale_a.reshape(lo_a.shape), zp_a.reshape(lo_a.shape), mode)
 
 
 class QuantizedArray:
@@ -430,7 +320,8 @@ class QuantizedArray:
     array([0.       , 0.9960785, 2.       ], dtype=float32)
     """
 
-    __slots__ = ("_packed", "_params", "_raw", "_shape", "_values")
+    __slots__ = ("_mode", "_params", "_raw", "_shape", "_values")
+    _mode: Mode  # the params' mode, with `packed` set
     _params: Optional[QParams]  # None until first use when made by qa.quantize(x) (see _trusted_u8)
     _raw: Tuple[float, int]
 
@@ -446,8 +337,8 @@ class QuantizedArray:
             raise TypeError("params must be a qaffine.QParams")
         if not isinstance(values, np.ndarray):
             raise TypeError("values must be a numpy.ndarray")
-        if packed:
-            _packing.container_bits(params.bits)
+        mode = params._mode.with_packed(packed)
+        if mode.packed:
             if values.dtype != np.uint8 or values.ndim != 1:
                 raise TypeError("packed values must be a 1-D uint8 array")
             if shape is None:
@@ -458,8 +349,8 @@ class QuantizedArray:
             count = 1
             for d in shape:  # Python ints: no wrap-around
                 count *= d
-            if values.size != _packing.packed_size(count, params.bits):
-                raise ValueError(f"{values.size} packed bytes do not hold {shape} {params.bits}-bit codes")
+            if values.size != _packing.packed_size(count, mode.bits):
+                raise ValueError(f"{values.size} packed bytes do not hold {shape} {mode.bits}-bit codes")
         else:
             if values.dtype != params.dtype:
                 raise TypeError(f"values must have dtype {params.dtype} for these params, got {values.dtype}")
@@ -469,16 +360,17 @@ class QuantizedArray:
         self._values = values
         self._params = params
         self._shape = shape
-        self._packed = bool(packed)
+        self._mode = mode
 
     @classmethod
-    def _trusted(cls, values: np.ndarray, params: QParams) -> "QuantizedArray":
-        """Unpacked codes made by the kernels for these params: no checks."""
+    def _trusted(cls, values: np.ndarray, params: QParams, mode: Mode, shape: Tuple[int, ...]) -> "QuantizedArray":
+        """Codes of an array of ``shape`` made by the kernels for these params (packed if ``mode.packed``):
+        no checks."""
         self = object.__new__(cls)
         self._values = values
         self._params = params
-        self._shape = values.shape
-        self._packed = False
+        self._shape = shape
+        self._mode = mode
         return self
 
     @classmethod
@@ -490,7 +382,7 @@ class QuantizedArray:
         self._params = None
         self._raw = (scale, zero_point)
         self._shape = values.shape
-        self._packed = False
+        self._mode = DEFAULT
         return self
 
     @property
@@ -506,6 +398,7 @@ class QuantizedArray:
             p = self._params = QParams._per_tensor_u8(*self._raw)
         return p
 
+    # Plain read-only properties, as QParams', DaskQuantizedArray's and ModeFields' (each its own docstring).
     @property
     def scale(self) -> Any:
         """``params.scale``: ``np.float32``, or a ``float32`` array per channel/block."""
@@ -523,7 +416,7 @@ class QuantizedArray:
 
     @property
     def packed(self) -> bool:
-        return self._packed
+        return self._mode.packed
 
     @property
     def nbytes(self) -> int:
@@ -532,9 +425,9 @@ class QuantizedArray:
 
     def codes(self) -> np.ndarray:
         """The codes in the logical shape (unpacked if needed)."""
-        if not self._packed:
+        if not self._mode.packed:
             return self._values
-        return _packing.unpack(self._values, self.params.bits, self.params.signed, self.shape)
+        return _packing.unpack(self._values, self._mode.bits, self._mode.signed, self.shape)
 
     def dequantize(self, dtype: Optional[npt.DTypeLike] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
         """``scale * (codes - zero_point)``; see :func:`qaffine.dequantize`."""
@@ -546,20 +439,15 @@ class QuantizedArray:
             params = f"scale=<{p.scale.shape}>, zero_point=<{p.scale.shape}>"
         else:
             params = f"scale={float(p.scale)!r}, zero_point={p.zero_point}"
-        extra = [f"{k}={v!r}" for k, v in (("axis", p.axis), ("block_size", p.block_size)) if v is not None]
-        if p.bits != 8:
-            extra.append(f"bits={p.bits}")
-        if p.signed:
-            extra.append("signed=True")
-        if self._packed:
-            extra.append("packed=True")
-        return f"QuantizedArray(shape={self.shape}, {', '.join([params] + extra)})"
+        return f"QuantizedArray(shape={self.shape}, {', '.join([params] + self._mode.keywords())})"
 
 
 def quantize(
     x: npt.ArrayLike,
     params: Optional[QParams] = None,
     *,
+    # The mode keywords are spelt out in every public signature (help(), IDEs, type checkers); the one
+    # validator is Mode.
     axis: Optional[int] = None,
     block_size: Optional[int] = None,
     bits: Optional[int] = None,
@@ -608,63 +496,57 @@ def quantize(
                              and out.flags.writeable and not np.may_share_memory(out, x)))
     ):
         # The common call, qa.quantize(x[, out=]): one kernel call; _core checks out's layout.
-        codes = _empty(x.shape, _U8, x.size) if out is None else out
-        try:
-            scale, zero_point = _core.quantize_dynamic(x, _U8_SCHEME, _DIVIDE, codes)
-        except _NON_FINITE:
-            pass
-        else:
-            return QuantizedArray._trusted_u8(codes, scale, zero_point)
-    a = _as_float_array(x)
-    if params is not None and not isinstance(params, QParams):
-        raise TypeError(
-            f"params must be a qaffine.QParams (e.g. qa.choose_qparams(lo, hi)), got {type(params).__name__}"
-        )
-    mode = _mode(a.ndim, params, axis, block_size, bits, signed, symmetric, include_zero)
-    packed = _bool_option(packed, "packed")
-    if packed:
-        _packing.container_bits(mode.bits)
         if out is not None:
-            raise ValueError("out= cannot be combined with packed=True; the packed bytes are a new array")
-    rounding = _rounding(compat, mode.axis is None)
-    dtype = np.dtype(np.int8 if mode.signed else np.uint8)
-    codes = _codes_out(out, a, dtype, x)
+            codes = out
+        else:  # _empty, inlined: this call is about a microsecond
+            codes = np.empty(x.shape, dtype=_U8) if x.size < _BIG else _core_empty(x.shape, _U8)
+        try:
+            scale, zero_point = _kernels.quantize_default(x, codes)
+        except _kernels.FoundNaN:
+            raise _bad_values(x, inf=False) from None
+        except _kernels.FoundInf:  # per tensor: no NaN anywhere
+            raise _bad_values(x, nan=False) from None
+        return QuantizedArray._trusted_u8(codes, scale, zero_point)
+    a = _as_float_array(x)
+    mode = _mode(a.shape, params, axis, block_size, bits, signed, symmetric, include_zero)
+    qmode = mode.with_packed(packed)
+    if qmode.packed and out is not None:
+        raise ValueError("out= cannot be combined with packed=True; the packed bytes are a new array")
+    rounding = mode.kernel_rounding(compat)
+    codes = _codes_out(out, a, mode.dtype, x)
     if params is None and a.size == 0:
-        raise ValueError(
-            "cannot quantize an empty array dynamically: its range is undefined; pass params= for static quantization"
-        )
+        raise ValueError(_EMPTY_DYNAMIC)
     if mode.axis is None:
         if params is None:
             try:
-                scale, zero_point = _core.quantize_dynamic(a, _scheme(mode), rounding, codes)
-            except _NON_FINITE:
-                raise _bad_values_error(a) from None
-            p = _params_of(mode, np.float32(scale), int(zero_point))
+                scale, zero_point = _kernels.quantize_dynamic(a, mode, rounding, codes)
+            except _kernels.FoundNaN:
+                raise _bad_values(a, inf=False) from None
+            except _kernels.FoundInf:  # per tensor: no NaN anywhere
+                raise _bad_values(a, nan=False) from None
+            p = QParams._trusted(np.float32(scale), int(zero_point), mode)
         else:
             p = params
-            if _core.quantize(a, float(p.scale), p.zero_point, _scheme(mode), rounding, codes):
-                raise _nan_error(a)
+            if _kernels.quantize(a, p, rounding, codes):
+                raise _bad_values(a, inf=False)
     else:
-        lay = _layout(a.shape, mode.axis, mode.block_size)
-        xk = _kernel_input(a)
+        lay = mode.layout(a.shape)
         if params is None:
             try:
-                scale_g, zp_g = _core.quantize_dynamic_groups(
-                    xk, _core.Layout(lay.outer, lay.channels, lay.inner, lay.block), _scheme(mode), rounding, codes)
-            except _NON_FINITE:
-                raise _bad_values_error(a) from None
-            p = _params_of(mode, scale_g.reshape(lay.params_shape), zp_g.reshape(lay.params_shape))
+                scale_g, zp_g = _kernels.quantize_dynamic_groups(a, lay, mode, rounding, codes)
+            except _kernels.FoundNaN:
+                raise _bad_values(a, inf=False) from None
+            except _kernels.FoundInf:  # per group: a NaN may be in another group
+                raise _bad_values(a) from None
+            p = QParams._trusted(scale_g.reshape(lay.params_shape), zp_g.reshape(lay.params_shape), mode)
         else:
-            p = params
-            _check_params_shape(p, lay.params_shape)
-            if _core.quantize_groups(xk, _core.Layout(lay.outer, lay.channels, lay.inner, lay.block),
-                                     p.scale.reshape(-1), p.zero_point.reshape(-1), _scheme(mode), rounding, codes):
-                raise _nan_error(a)
-        if mode.axis != p.axis:
-            p = p.replace(axis=mode.axis)
-    if packed:
-        return QuantizedArray(_packing.pack(codes, mode.bits), p, shape=a.shape, packed=True)
-    return QuantizedArray(codes, p)
+            _check_params_shape(params, lay.params_shape)
+            if _kernels.quantize_groups(a, lay, params, rounding, codes):
+                raise _bad_values(a, inf=False)
+            p = params._with_axis(mode.axis)  # e.g. choose_qparams(lo, hi, axis=-1): same values, axis resolved
+    if qmode.packed:
+        return QuantizedArray._trusted(_packing.pack(codes, qmode.bits), p, qmode, a.shape)
+    return QuantizedArray._trusted(codes, p, qmode, a.shape)
 
 
 def dequantize(
@@ -715,11 +597,11 @@ def dequantize(
         if np.may_share_memory(out, codes):
             raise ValueError("out overlaps the codes; pass a separate buffer")
         result = out
-    if p.axis is None:
-        _core.dequantize(codes, float(p.scale), p.zero_point, result)
+    mode = p._mode
+    if mode.axis is None:
+        _kernels.dequantize(codes, p, result)
         return result
-    lay = _layout(codes.shape, _norm_axis(p.axis, codes.ndim), p.block_size)
+    lay = mode.resolved(codes.shape).layout(codes.shape)
     _check_params_shape(p, lay.params_shape)
-    _core.dequantize_groups(np.ascontiguousarray(codes), _core.Layout(lay.outer, lay.channels, lay.inner, lay.block),
-                            p.scale.reshape(-1), p.zero_point.reshape(-1), result)
+    _kernels.dequantize_groups(codes, lay, p, result)
     return result

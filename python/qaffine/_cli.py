@@ -170,7 +170,7 @@ def _info(args: argparse.Namespace) -> int:
     ref_bytes = h.size * ref.itemsize
     print(f"{args.file}: qaffine quantized array, format version {i.version}")
     print(f"  shape       {h.shape} = {h.size:,} values" + (f", quantized from {source.name}" if source else ""))
-    print(f"  dtype       {h.code_dtype.name} codes, {h.bits} bits, range [{h.qmin}, {h.qmax}]"
+    print(f"  dtype       {h.dtype.name} codes, {h.bits} bits, range [{h.qmin}, {h.qmax}]"
           + (", packed" if h.packed else ""))
     print(f"  mode        {h.describe()}")
     if h.axis is None:

@@ -45,7 +45,6 @@ import contextlib
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from typing import IO, Any, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
@@ -53,7 +52,8 @@ import numpy.typing as npt
 
 from . import _packing
 from ._api import QuantizedArray
-from ._params import QParams, code_range
+from ._mode import Mode, ModeFields
+from ._params import QParams
 
 __all__ = ["FORMAT_VERSION", "load", "save"]
 
@@ -63,7 +63,7 @@ FORMAT_VERSION = 1
 PathLike = Union[str, "os.PathLike[str]"]
 
 _MARK = "qaffine_format"
-_INT_FIELDS = ("axis", "block_size", "bits", "qmin", "qmax")
+_MODE_FIELDS = Mode._fields  # the entries of the mode, one per field
 _BOOL_FIELDS = ("signed", "symmetric", "include_zero", "packed")
 _FLOAT_DTYPES = ("float16", "float32", "float64")
 
@@ -181,53 +181,45 @@ class NpzWriter:
         self.array("shape", np.array(header.shape, dtype=np.int64).reshape(len(header.shape)))
         self.array("axis", np.int64(-1 if header.axis is None else header.axis))
         self.array("block_size", np.int64(header.block_size or 0))
-        for key in ("bits", "qmin", "qmax"):
-            self.array(key, np.int64(getattr(header, key)))
-        for key in _BOOL_FIELDS:
-            self.array(key, np.bool_(getattr(header, key)))
+        m = header.mode
+        for key, value in (("bits", m.bits), ("qmin", m.qmin), ("qmax", m.qmax)):
+            self.array(key, np.int64(value))
+        for key, flag in zip(_BOOL_FIELDS, (m.signed, m.symmetric, m.include_zero, m.packed)):
+            self.array(key, np.bool_(flag))
         if header.source_dtype is not None:
             self.array("source_dtype", np.str_(header.source_dtype.name))
 
 
 # --------------------------------------------------------------------------------------------- header
-@dataclass(frozen=True)
-class Header:
-    """The mode fields of a file (everything but the codes and the parameter values)."""
+class Header(ModeFields):
+    """The mode fields of a file (everything but the codes and the parameter values): the logical shape,
+    the :class:`Mode` (its axis resolved against the shape) and, optionally, the dtype that was quantized."""
 
+    __slots__ = ("shape", "_mode", "source_dtype")
     shape: Tuple[int, ...]
-    axis: Optional[int]
-    block_size: Optional[int]
-    bits: int
-    qmin: int
-    qmax: int
-    signed: bool
-    symmetric: bool
-    include_zero: bool
-    packed: bool
-    source_dtype: Optional[np.dtype[Any]] = None
+    source_dtype: Optional[np.dtype[Any]]
+
+    def __init__(self, shape: Tuple[int, ...], mode: Mode, source_dtype: Optional[np.dtype[Any]] = None) -> None:
+        # A holder of a Mode like DaskQuantizedArray (the same shape of __init__ and properties, other fields).
+        self.shape = shape
+        self._mode = mode
+        self.source_dtype = source_dtype
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    @property
+    def packed(self) -> bool:
+        return self._mode.packed
 
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
     @property
-    def code_dtype(self) -> np.dtype[Any]:
-        return np.dtype(np.int8 if self.signed else np.uint8)
-
-    @property
-    def granularity(self) -> str:
-        if self.block_size is not None:
-            return "block"
-        return "tensor" if self.axis is None else "channel"
-
-    @property
     def params_shape(self) -> Tuple[int, ...]:
-        if self.axis is None:
-            return ()
-        if self.block_size is None:
-            return (self.shape[self.axis],)
-        nb = -(-self.shape[self.axis] // self.block_size)
-        return self.shape[:self.axis] + (nb,) + self.shape[self.axis + 1:]
+        return self._mode.params_shape(self.shape)
 
     @property
     def codes_shape(self) -> Tuple[int, ...]:
@@ -238,17 +230,7 @@ class Header:
 
     def describe(self) -> str:
         """E.g. ``'per channel (axis 0), 8-bit uint8, asymmetric, range includes 0'``."""
-        if self.axis is None:
-            where = "per tensor"
-        elif self.block_size is None:
-            where = f"per channel (axis {self.axis})"
-        else:
-            where = f"per block ({self.block_size} values along axis {self.axis})"
-        kind = "int8" if self.signed else "uint8"
-        scheme = "symmetric" if self.symmetric else "asymmetric"
-        zero = "range includes 0" if self.include_zero else "tight range"
-        packed = ", packed" if self.packed else ""
-        return f"{where}, {self.bits}-bit {kind}{packed}, {scheme}, {zero}"
+        return self._mode.describe()
 
     def params(self, scale: npt.ArrayLike, zero_point: npt.ArrayLike) -> QParams:
         if self.axis is None:  # per tensor: a float32 scalar and an int
@@ -256,16 +238,11 @@ class Header:
             if s.shape != () or z.shape != () or z.dtype.kind not in "iu":
                 raise ValueError("per-tensor parameters must be single values, zero_point an integer")
             scale, zero_point = np.float32(s[()]), int(z[()])
-        return QParams(scale, zero_point, self.qmin, self.qmax, axis=self.axis, block_size=self.block_size,
-                       bits=self.bits, signed=self.signed, symmetric=self.symmetric,
-                       include_zero=self.include_zero)
+        return QParams._of(scale, zero_point, self._mode)
 
     @classmethod
     def of(cls, q: QuantizedArray, source_dtype: Optional[npt.DTypeLike] = None) -> "Header":
-        p = q.params
-        axis = None if p.axis is None else p.axis % max(len(q.shape), 1)
-        return cls(q.shape, axis, p.block_size, p.bits, p.qmin, p.qmax, p.signed, p.symmetric, p.include_zero,
-                   q.packed, None if source_dtype is None else np.dtype(source_dtype))
+        return cls(q.shape, q._mode.resolved(q.shape), None if source_dtype is None else np.dtype(source_dtype))
 
 
 def _scalar(zf: zipfile.ZipFile, key: str, name: str, kind: str) -> Any:
@@ -274,7 +251,7 @@ def _scalar(zf: zipfile.ZipFile, key: str, name: str, kind: str) -> Any:
             a = np.lib.format.read_array(f, allow_pickle=False)
     except KeyError:
         raise ValueError(f"{name} is damaged: the entry {key!r} is missing") from None
-    if a.shape != () or a.dtype.kind not in kind:
+    if a.shape != () or (kind and a.dtype.kind not in kind):
         raise ValueError(f"{name} is damaged: the entry {key!r} should be a single value, got {a.dtype} {a.shape}")
     return a[()]
 
@@ -291,8 +268,7 @@ def read_header(zf: zipfile.ZipFile, name: str) -> Header:
                          f"({FORMAT_VERSION}); upgrade qaffine (pip install -U qaffine)")
     if version < 1:
         raise ValueError(f"{name} has an invalid format version {version}")
-    ints = {key: int(_scalar(zf, key, name, "iu")) for key in _INT_FIELDS}
-    bools = {key: bool(_scalar(zf, key, name, "b")) for key in _BOOL_FIELDS}
+    fields = {key: _scalar(zf, key, name, "") for key in _MODE_FIELDS}
     try:
         with zf.open("shape.npy") as f:
             shape_a = np.lib.format.read_array(f, allow_pickle=False)
@@ -308,24 +284,24 @@ def read_header(zf: zipfile.ZipFile, name: str) -> Header:
         if s.shape != () or s.dtype.kind != "U" or str(s[()]) not in _FLOAT_DTYPES:
             raise ValueError(f"{name} is damaged: 'source_dtype' must name a float dtype")
         source = np.dtype(str(s[()]))
-    axis = None if ints["axis"] == -1 else ints["axis"]
-    block = ints["block_size"] or None
-    bits = ints["bits"]
-    if axis is not None and not 0 <= axis < len(shape):
-        raise ValueError(f"{name} is damaged: axis {axis} does not fit shape {shape}")
-    if block is not None and (axis is None or block < 1):
-        raise ValueError(f"{name} is damaged: block_size {block} needs an axis")
-    if not 1 <= bits <= 8:
-        raise ValueError(f"{name} is damaged: bits must be 1..8, got {bits}")
-    lo, hi = code_range(bits, bools["signed"])
-    if not lo <= ints["qmin"] < ints["qmax"] <= hi:
-        raise ValueError(f"{name} is damaged: qmin={ints['qmin']}, qmax={ints['qmax']} do not fit {bits}-bit codes")
-    if bools["packed"] and bits > 4:
-        raise ValueError(f"{name} is damaged: packed codes need bits <= 4, got {bits}")
-    if bools["symmetric"] and not bools["include_zero"]:
-        raise ValueError(f"{name} is damaged: symmetric=True with include_zero=False")
-    return Header(shape, axis, block, bits, ints["qmin"], ints["qmax"], bools["signed"], bools["symmetric"],
-                  bools["include_zero"], bools["packed"], source)
+    # Absent axis / block_size are written as -1 / 0; a bits entry of 8.0 is as wrong as bits=8.0 in Python.
+    if _is_int(fields["axis"]) and fields["axis"] == -1:
+        fields["axis"] = None
+    if _is_int(fields["block_size"]) and fields["block_size"] == 0:
+        fields["block_size"] = None
+    if fields["block_size"] is not None and fields["axis"] is None:
+        raise ValueError(f"{name} is damaged: block_size {fields['block_size']} needs an axis")
+    try:
+        mode = Mode(**fields)
+        if mode.axis is not None and mode.axis < 0:
+            raise ValueError(f"axis {mode.axis} is out of range for shape {shape}")
+        return Header(shape, mode.resolved(shape), source)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} is damaged: {e}") from None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def entry_header(zf: zipfile.ZipFile, key: str, name: str) -> Tuple[Tuple[int, ...], bool, np.dtype[Any]]:
@@ -341,7 +317,7 @@ def check_entries(zf: zipfile.ZipFile, h: Header, name: str) -> Tuple[bool, bool
     """Checks the codes/scale/zero_point entries against the header; returns their Fortran flags
     (codes, params)."""
     shape, fortran, dtype = entry_header(zf, "codes", name)
-    want = np.dtype(np.uint8) if h.packed else h.code_dtype
+    want = np.dtype(np.uint8) if h.packed else h.dtype
     if dtype.newbyteorder("=") != want or shape != h.codes_shape:
         raise ValueError(f"{name} is damaged: 'codes' should be {want} {h.codes_shape}, got {dtype} {shape}")
     orders = []

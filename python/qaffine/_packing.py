@@ -8,9 +8,9 @@ __all__ = ["container_bits", "pack", "packed_size", "unpack"]
 
 
 def container_bits(bits: int) -> int:
-    """Field width a code of ``bits`` bits is stored in: 1, 2 or 4 (3-bit codes use 4-bit fields)."""
-    if bits > 4:
-        raise ValueError(f"packed=True needs bits <= 4, got bits={bits}")
+    """Field width a code of ``bits`` bits (1 to 4: a packed Mode) is stored in: 1, 2 or 4 (3-bit codes use
+    4-bit fields)."""
+    assert 1 <= bits <= 4, "packing needs a packed qaffine Mode (bits <= 4), validated by Mode"
     return 1 if bits == 1 else 2 if bits == 2 else 4
 
 

@@ -8,6 +8,8 @@ from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 
+from ._mode import DEFAULT, Mode, ModeFields, code_range
+
 __all__ = ["QParams", "code_range"]
 
 _set = object.__setattr__
@@ -16,12 +18,8 @@ _set = object.__setattr__
 _MAX_ABS_ZERO_POINT = 1 << 23
 
 
-def code_range(bits: int, signed: bool) -> Tuple[int, int]:
-    """(qmin, qmax) for ``bits``-bit codes: [0, 2**bits - 1], or [-2**(bits-1), 2**(bits-1) - 1] if signed."""
-    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-
-
 def _check_int(value: Any, name: str) -> int:
+    """An integral *value* (a zero point): ints, NumPy ints and integral floats; not a mode option."""
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be an integer, got a bool")
     if isinstance(value, (numbers.Integral, np.integer)):
@@ -32,12 +30,6 @@ def _check_int(value: Any, name: str) -> int:
             return int(f)
         raise ValueError(f"{name} must be an integer, got {value!r}")
     raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _as_scale(scale: Any) -> Union[np.float32, np.ndarray]:
@@ -84,11 +76,19 @@ def _as_zero_point(zero_point: Any, shape: Tuple[int, ...]) -> Union[int, np.nda
 
 def _rebuild(scale: Any, zero_point: Any, qmin: int, qmax: int, axis: Optional[int], block_size: Optional[int],
              bits: int, signed: bool, symmetric: bool, include_zero: bool) -> "QParams":
+    """Unpickles QParams pickled before they held a Mode (the name is in those pickles: keep it)."""
     return QParams(scale, zero_point, qmin, qmax, axis=axis, block_size=block_size, bits=bits, signed=signed,
                    symmetric=symmetric, include_zero=include_zero)
 
 
-class QParams:
+def _restore(scale: Any, zero_point: Any, mode: Mode) -> "QParams":
+    """Unpickles QParams: the Mode has validated itself; the values are validated against it."""
+    if type(mode) is not Mode:
+        raise TypeError(f"QParams need a qaffine Mode, got {mode!r}")
+    return QParams._of(scale, zero_point, mode)
+
+
+class QParams(ModeFields):
     """Parameters of an affine quantization: ``x ≈ scale * (q - zero_point)``, ``qmin <= q <= qmax``.
 
     Per tensor, ``scale`` is an ``np.float32`` (finite, > 0) and ``zero_point`` an ``int``. With ``axis``
@@ -108,18 +108,10 @@ class QParams:
     QParams(scale=0.10000000149011612, zero_point=0, bits=4, signed=True, qmin=-8, qmax=7)
     """
 
-    __slots__ = ("_scale", "_zero_point", "_qmin", "_qmax", "_axis", "_block_size", "_bits", "_signed",
-                 "_symmetric", "_include_zero")
+    __slots__ = ("_scale", "_zero_point", "_mode")
     _scale: Any
     _zero_point: Any
-    _qmin: int
-    _qmax: int
-    _axis: Optional[int]
-    _block_size: Optional[int]
-    _bits: int
-    _signed: bool
-    _symmetric: bool
-    _include_zero: bool
+    _mode: Mode  # unpacked; its axis as given (may be negative)
 
     def __init__(
         self,
@@ -128,6 +120,8 @@ class QParams:
         qmin: Optional[int] = None,
         qmax: Optional[int] = None,
         *,
+        # The mode keywords are spelt out in every public signature (help(), IDEs, type checkers); the one
+        # validator is Mode.
         axis: Optional[int] = None,
         block_size: Optional[int] = None,
         bits: int = 8,
@@ -135,72 +129,50 @@ class QParams:
         symmetric: bool = False,
         include_zero: bool = True,
     ) -> None:
-        bits = _check_int(bits, "bits")
-        if not 1 <= bits <= 8:
-            raise ValueError(f"bits must be between 1 and 8, got {bits}")
-        signed = _check_bool(signed, "signed")
-        symmetric = _check_bool(symmetric, "symmetric")
-        include_zero = _check_bool(include_zero, "include_zero")
-        if symmetric and not include_zero:
-            raise ValueError("symmetric=True always includes 0 in the range; it cannot be used with include_zero=False")
-        lo, hi = code_range(bits, signed)
-        qmin = lo if qmin is None else _check_int(qmin, "qmin")
-        qmax = hi if qmax is None else _check_int(qmax, "qmax")
-        if not lo <= qmin < qmax <= hi:
-            kind = "int8" if signed else "uint8"
-            raise ValueError(
-                f"{bits}-bit {kind} codes need {lo} <= qmin < qmax <= {hi}, got qmin={qmin}, qmax={qmax}"
-            )
-        if axis is not None:
-            axis = _check_int(axis, "axis")
-        if block_size is not None:
-            block_size = _check_int(block_size, "block_size")
-            if block_size < 1:
-                raise ValueError(f"block_size must be >= 1, got {block_size}")
-            if axis is None:
-                axis = -1
+        self._validate(scale, zero_point, Mode(axis, block_size, bits, signed, symmetric, include_zero, qmin, qmax))
+
+    def _validate(self, scale: Any, zero_point: Any, mode: Mode) -> None:
         s = _as_scale(scale)
         shape = () if isinstance(s, np.float32) else s.shape
-        if axis is None and shape:
+        if mode.axis is None and shape:
             raise ValueError(
                 f"per-tensor parameters need a scalar scale, got shape {shape}; pass axis= (per channel) "
                 "or block_size= (per block) for arrays"
             )
-        if axis is not None and block_size is None and len(shape) != 1:
+        if mode.axis is not None and mode.block_size is None and len(shape) != 1:
             raise ValueError(f"per-channel parameters need 1-D scale and zero_point, got shape {shape}")
-        if block_size is not None and not shape:
+        if mode.block_size is not None and not shape:
             raise ValueError("per-block parameters need arrays of scales and zero points")
-        z = _as_zero_point(zero_point, shape)
-        for name, value in (("_scale", s), ("_zero_point", z), ("_qmin", qmin), ("_qmax", qmax), ("_axis", axis),
-                            ("_block_size", block_size), ("_bits", bits), ("_signed", signed),
-                            ("_symmetric", symmetric), ("_include_zero", include_zero)):
-            object.__setattr__(self, name, value)
+        _set(self, "_scale", s)
+        _set(self, "_zero_point", _as_zero_point(zero_point, shape))
+        _set(self, "_mode", mode)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("QParams is immutable")
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        # Pickle through the validating constructor (the immutable __setattr__ rules out slot restoring), so
-        # parameters travel to worker processes (Dask, multiprocessing) unchanged.
-        return (_rebuild, (self._scale, self._zero_point, self._qmin, self._qmax, self._axis, self._block_size,
-                           self._bits, self._signed, self._symmetric, self._include_zero))
+        # Pickle through validation (the immutable __setattr__ rules out slot restoring), so parameters travel
+        # to worker processes (Dask, multiprocessing) unchanged.
+        return (_restore, (self._scale, self._zero_point, self._mode))
 
     @classmethod
-    def _from_kernel(cls, scale: Any, zero_point: Any, qmin: int, qmax: int, axis: Optional[int],
-                     block_size: Optional[int], bits: int, signed: bool, symmetric: bool,
-                     include_zero: bool) -> "QParams":
-        """Params the kernels chose (finite scales > 0, |zero point| <= 2**23, mode already checked): no
-        validation pass and no copies; arrays are made read-only."""
+    def _of(cls, scale: Any, zero_point: Any, mode: Mode) -> "QParams":
+        """Params of a mode built elsewhere (a file's header, Zarr attributes): the values are validated."""
+        self = object.__new__(cls)
+        self._validate(scale, zero_point, mode.with_packed(False))
+        return self
+
+    @classmethod
+    def _trusted(cls, scale: Any, zero_point: Any, mode: Mode) -> "QParams":
+        """Params whose values are known valid for ``mode`` (the kernels chose them, or another QParams
+        holds them): no validation pass and no copies; arrays are made read-only."""
         self = object.__new__(cls)
         if isinstance(scale, np.ndarray):
             scale.setflags(write=False)
             zero_point.setflags(write=False)
-        else:
-            scale, zero_point = np.float32(scale), int(zero_point)
-        for name, value in (("_scale", scale), ("_zero_point", zero_point), ("_qmin", qmin), ("_qmax", qmax),
-                            ("_axis", axis), ("_block_size", block_size), ("_bits", bits), ("_signed", signed),
-                            ("_symmetric", symmetric), ("_include_zero", include_zero)):
-            _set(self, name, value)
+        _set(self, "_scale", scale)
+        _set(self, "_zero_point", zero_point)
+        _set(self, "_mode", mode)
         return self
 
     @classmethod
@@ -209,17 +181,17 @@ class QParams:
         self = object.__new__(cls)
         _set(self, "_scale", np.float32(scale))
         _set(self, "_zero_point", zero_point)
-        _set(self, "_qmin", 0)
-        _set(self, "_qmax", 255)
-        _set(self, "_axis", None)
-        _set(self, "_block_size", None)
-        _set(self, "_bits", 8)
-        _set(self, "_signed", False)
-        _set(self, "_symmetric", False)
-        _set(self, "_include_zero", True)
+        _set(self, "_mode", DEFAULT)
         return self
 
-    # -- fields
+    def _with_axis(self, axis: Optional[int]) -> "QParams":
+        """These parameters with ``axis`` normalised (the same axis of the same array): not re-validated."""
+        if axis == self._mode.axis:
+            return self
+        return QParams._trusted(self._scale, self._zero_point, self._mode.with_axis(axis))
+
+    # -- fields (the mode's are in ModeFields). DaskQuantizedArray and QuantizedArray have look-alike scale and
+    # zero_point properties: each documents what it holds there (lazy dask arrays, the params' values).
     @property
     def scale(self) -> Any:
         """``np.float32`` per tensor; a read-only ``float32`` array per channel or block."""
@@ -230,58 +202,12 @@ class QParams:
         """``int`` per tensor; a read-only ``int32`` array per channel or block."""
         return self._zero_point
 
-    @property
-    def qmin(self) -> int:
-        return int(self._qmin)
-
-    @property
-    def qmax(self) -> int:
-        return int(self._qmax)
-
-    @property
-    def axis(self) -> Optional[int]:
-        """The quantized axis (per channel or per block), else None."""
-        return self._axis
-
-    @property
-    def block_size(self) -> Optional[int]:
-        return self._block_size
-
-    @property
-    def bits(self) -> int:
-        return int(self._bits)
-
-    @property
-    def signed(self) -> bool:
-        return bool(self._signed)
-
-    @property
-    def symmetric(self) -> bool:
-        return bool(self._symmetric)
-
-    @property
-    def include_zero(self) -> bool:
-        return bool(self._include_zero)
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        """The dtype of the codes: ``uint8``, or ``int8`` if signed."""
-        return np.dtype(np.int8 if self._signed else np.uint8)
-
-    @property
-    def granularity(self) -> str:
-        """``'tensor'``, ``'channel'`` or ``'block'``."""
-        if self._block_size is not None:
-            return "block"
-        return "tensor" if self._axis is None else "channel"
-
     # -- value semantics
     def _key(self) -> Tuple[Any, ...]:
         def h(v: Any) -> Any:
             return (v.shape, v.tobytes()) if isinstance(v, np.ndarray) else v
 
-        return (h(self._scale), h(self._zero_point), self._qmin, self._qmax, self._axis, self._block_size,
-                self._bits, self._signed, self._symmetric, self._include_zero)
+        return (h(self._scale), h(self._zero_point), self._mode)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, QParams):
@@ -296,26 +222,14 @@ class QParams:
             body = f"scale=<float32 {self._scale.shape}>, zero_point=<int32 {self._scale.shape}>"
         else:
             body = f"scale={float(self._scale)!r}, zero_point={self._zero_point}"
-        extra = []
-        if self._axis is not None:
-            extra.append(f"axis={self._axis}")
-        if self._block_size is not None:
-            extra.append(f"block_size={self._block_size}")
-        if self._bits != 8:
-            extra.append(f"bits={self._bits}")
-        if self._signed:
-            extra.append("signed=True")
-        if self._symmetric:
-            extra.append("symmetric=True")
-        if not self._include_zero:
-            extra.append("include_zero=False")
-        extra.append(f"qmin={self._qmin}, qmax={self._qmax}")
-        return f"QParams({body}, {', '.join(extra)})"
+        m = self._mode
+        return f"QParams({body}, {', '.join(m.keywords(scheme=True) + [f'qmin={m.qmin}, qmax={m.qmax}'])})"
 
     def replace(self, **changes: Any) -> "QParams":
         """A copy with some fields changed (validated again)."""
-        fields = dict(scale=self._scale, zero_point=self._zero_point, qmin=self._qmin, qmax=self._qmax,
-                      axis=self._axis, block_size=self._block_size, bits=self._bits, signed=self._signed,
-                      symmetric=self._symmetric, include_zero=self._include_zero)
+        m = self._mode
+        fields = dict(scale=self._scale, zero_point=self._zero_point, qmin=m.qmin, qmax=m.qmax, axis=m.axis,
+                      block_size=m.block_size, bits=m.bits, signed=m.signed, symmetric=m.symmetric,
+                      include_zero=m.include_zero)
         fields.update(changes)
         return QParams(**fields)

@@ -20,7 +20,6 @@ temporary files (8 bytes per block), so neither the data nor the parameters need
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import math
 import os
@@ -36,6 +35,7 @@ import numpy.typing as npt
 
 from . import _packing
 from ._api import QuantizedArray, choose_qparams, minmax, quantize
+from ._finite import bad_value_error, first_bad
 from ._io import (
     FORMAT_VERSION,
     Header,
@@ -47,7 +47,8 @@ from ._io import (
     read_npy_header,
     write_npy_header,
 )
-from ._params import QParams, code_range
+from ._mode import FLAGS, Mode
+from ._params import QParams
 from ._report import ErrorStats, QuantizationError
 
 __all__ = ["DEFAULT_CHUNK", "FileInfo", "Progress", "dequantize_file", "file_info", "quantize_file"]
@@ -285,25 +286,21 @@ class _NpyInput:
         _read_exactly(self._f, view.view(np.uint8), self.name)
         return view.reshape(piece.shape3)
 
-    def index(self, flat: int) -> str:
-        """The logical index of physical flat position ``flat``, for messages."""
+    def index(self, flat: int) -> Tuple[int, ...]:
+        """The logical index of physical flat position ``flat``."""
         if not self.shape:
-            return ""
+            return ()
         idx = [int(i) for i in np.unravel_index(flat, self.physical)]
         if self.fortran:
             idx.reverse()
-        return f" at index {idx[0]}" if len(idx) == 1 else f" at index {tuple(idx)}"
+        return tuple(idx)
 
     def bad_values(self, x: npt.NDArray[Any], piece: _Piece) -> Optional[ValueError]:
         """A ValueError naming the first NaN (else infinity) of the piece, or None if all are finite."""
-        flat = x.reshape(-1)
-        for test, what, advice in ((np.isnan, "NaN", "drop or replace NaNs before quantizing"),
-                                   (np.isinf, "an infinite value", "clip the data to a finite range first")):
-            mask = test(flat)
-            if mask.any():
-                where = self.index(piece.start + int(np.argmax(mask)))
-                return ValueError(f"{self.name} contains {what}{where}; {advice}")
-        return None
+        found = first_bad(x)
+        if found is None:
+            return None
+        return bad_value_error(found[0], self.index(piece.start + found[1]), name=self.name, static_hint=False)
 
 
 # ------------------------------------------------------------------------------------------ quantize
@@ -320,25 +317,9 @@ class QuantizeResult:
 
 def _normalize_options(shape: Tuple[int, ...], name: str, axis: Optional[int], block_size: Optional[int],
                        bits: int, signed: bool, symmetric: bool, tight: bool, packed: bool) -> Header:
-    """The header of the output, or ValueError for a bad combination of options."""
-    if not 1 <= bits <= 8:
-        raise ValueError(f"--bits must be between 1 and 8, got {bits}")
-    if symmetric and tight:
-        raise ValueError("--symmetric and --tight cannot be combined: a symmetric range always contains 0")
-    if packed and bits > 4:
-        raise ValueError(f"--packed needs --bits 4 or fewer (1-, 2- or 4-bit fields), got --bits {bits}")
-    if block_size is not None and block_size < 1:
-        raise ValueError(f"--block-size must be >= 1, got {block_size}")
-    if (axis is not None or block_size is not None) and not shape:
-        raise ValueError(f"{name} holds a single value (shape ()); --axis and --block-size need an array")
-    if block_size is not None and axis is None:
-        axis = len(shape) - 1
-    if axis is not None:
-        if not -len(shape) <= axis < len(shape):
-            raise ValueError(f"--axis {axis} is out of range for {name} with shape {shape}")
-        axis %= len(shape)
-    qmin, qmax = code_range(bits, signed)
-    return Header(tuple(shape), axis, block_size, bits, qmin, qmax, signed, symmetric, not tight, packed)
+    """The header of the output, or ValueError / TypeError naming the options (as flags) that do not fit."""
+    mode = Mode(axis, block_size, bits, signed, symmetric, not tight, None, None, packed, spell=FLAGS)
+    return Header(tuple(shape), mode.resolved(shape, FLAGS))
 
 
 class _CodeSink:
@@ -376,17 +357,16 @@ def _choose(h: Header, lo: Any, hi: Any, axis: Optional[int], block_size: Option
         raise ValueError(f"{name}: {e}") from None
 
 
-def _slice_params(h: Header, axis3: bool, scale: Any, zero_point: Any) -> QParams:
+def _slice_params(h: Header, scale: Any, zero_point: Any) -> QParams:
     """Parameters for a piece seen as (ko, kc, ki), quantized along its middle axis."""
-    return QParams(scale, zero_point, h.qmin, h.qmax, axis=1 if axis3 else None,
-                   block_size=h.block_size if axis3 else None, bits=h.bits, signed=h.signed,
-                   symmetric=h.symmetric, include_zero=h.include_zero)
+    return QParams._of(scale, zero_point, h.mode.with_axis(1))
 
 
 def quantize_file(
     src: PathLike,
     dst: PathLike,
     *,
+    # The command line's options, one keyword each as in qa.quantize; Mode validates them (spelt as flags).
     axis: Optional[int] = None,
     block_size: Optional[int] = None,
     bits: int = 8,
@@ -407,7 +387,7 @@ def quantize_file(
         if os.path.exists(dst_name) and os.path.samefile(src_name, dst_name):
             raise ValueError(f"the output {dst_name} is the input file; choose another name")
         h = _normalize_options(inp.shape, src_name, axis, block_size, bits, signed, symmetric, tight, packed)
-        h = dataclasses.replace(h, source_dtype=inp.dtype.newbyteorder("="))
+        h = Header(h.shape, h.mode, inp.dtype.newbyteorder("="))
         if inp.size == 0:
             raise ValueError(f"{src_name} is empty (shape {inp.shape}); there is nothing to quantize")
         if packed and inp.fortran:
@@ -433,7 +413,7 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int,
                    progress)
     stats = ErrorStats(h.bits)
     hat_dtype = np.float64 if inp.dtype.newbyteorder("=") == np.float64 else np.float32
-    codes_buf = np.empty(min(inp.size, grid.budget), dtype=h.code_dtype)
+    codes_buf = np.empty(min(inp.size, grid.budget), dtype=h.dtype)
     hat_buf = np.empty(min(inp.size, grid.budget), dtype=hat_dtype)
     params_file = _ParamFile(folder) if block is not None else None
     try:
@@ -474,7 +454,7 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int,
         codes_fortran = inp.fortran and not h.packed
         with NpzWriter(tmp) as w:
             w.fields(h)
-            with w.stream("codes", h.codes_shape, np.uint8 if h.packed else h.code_dtype, codes_fortran) as f:
+            with w.stream("codes", h.codes_shape, np.uint8 if h.packed else h.dtype, codes_fortran) as f:
                 sink = _CodeSink(f, h.bits if h.packed else None)
 
                 def emit(x: npt.NDArray[Any], q: QuantizedArray, piece: _Piece) -> None:
@@ -498,7 +478,7 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int,
                             static(x, p_all, piece)
                         else:
                             sl = slice(piece.c, piece.c + piece.kc)
-                            static(x, _slice_params(h, True, p_all.scale[sl], p_all.zero_point[sl]), piece)
+                            static(x, _slice_params(h, p_all.scale[sl], p_all.zero_point[sl]), piece)
                 elif one_pass:
                     assert params_file is not None
                     for piece in grid.pieces(unit=block):
@@ -553,7 +533,7 @@ def _blocks_two_pass(inp: _NpyInput, h: Header, grid: _Grid, block: int, params_
             for piece in grid.rows(o, c_lo, c_hi):
                 x = inp.read(piece)
                 s, z = params_file.read(base + piece.i, piece.ki)
-                static(x, _slice_params(h, True, s.reshape(1, 1, -1), z.reshape(1, 1, -1)), piece)
+                static(x, _slice_params(h, s.reshape(1, 1, -1), z.reshape(1, 1, -1)), piece)
 
 
 def _write_params(w: NpzWriter, h: Header, p: Optional[QParams], params_file: Optional[_ParamFile],
@@ -647,14 +627,14 @@ class _QFile:
             if h.axis is None:
                 return self.params
             sl = slice(piece.c, piece.c + piece.kc)
-            return _slice_params(h, True, self.params.scale[sl], self.params.zero_point[sl])
+            return _slice_params(h, self.params.scale[sl], self.params.zero_point[sl])
         assert self.params_file is not None
         nb = -(-self.grid.channels // h.block_size)
         nbk = -(-piece.kc // h.block_size)
         offset = (piece.o * nb + piece.c // h.block_size) * self.grid.inner + piece.i
         s, z = self.params_file.read(offset, piece.ko * nbk * piece.ki)
         shape = (piece.ko, nbk, piece.ki)
-        return _slice_params(h, True, s.reshape(shape), z.reshape(shape))
+        return _slice_params(h, s.reshape(shape), z.reshape(shape))
 
     def codes(self) -> Iterator[Tuple[_Piece, npt.NDArray[Any]]]:
         """(piece, codes shaped (ko, kc, ki)) in flat order."""
@@ -662,11 +642,11 @@ class _QFile:
         unit = h.block_size or 1
         with self.zip.open("codes.npy") as f:
             read_npy_header(f, self.name)
-            carry = np.empty(0, dtype=h.code_dtype)
+            carry = np.empty(0, dtype=h.dtype)
             for piece in self.grid.pieces(unit=unit):
                 if not h.packed:
                     data = _read_bytes(f, piece.size, self.name)
-                    codes = np.frombuffer(data, dtype=h.code_dtype)
+                    codes = np.frombuffer(data, dtype=h.dtype)
                 else:
                     per = 8 // _packing.container_bits(h.bits)
                     need = piece.size - carry.size

@@ -41,6 +41,8 @@ except ImportError as exc:
 
 from . import _api
 from ._api import QuantizedArray
+from ._finite import bad_value_error, first_bad, unravel
+from ._mode import Mode, ModeFields
 from ._params import QParams
 
 __all__ = ["DaskQuantizedArray", "dequantize", "from_zarr", "quantize", "to_zarr"]
@@ -49,55 +51,31 @@ __all__ = ["DaskQuantizedArray", "dequantize", "from_zarr", "quantize", "to_zarr
 dask: Any = _dask
 da: Any = _dask_array
 _DaskArray = Any
-_Mode = _api._Mode
 _SPLIT_EVERY = 8  # partial (lo, hi) results combined per reduction task
 _FORMAT = 1  # version of the Zarr layout written by to_zarr
+_ZARR_MODE = Mode._fields[:8]  # the Mode fields in the "qaffine" attribute (packed does not apply)
 
 
 # --------------------------------------------------------------------------------------------- messages
-def _at(index: Tuple[int, ...]) -> str:
-    """' at index ...' as qaffine words it (an int for 1-D, a tuple above, nothing for 0-D)."""
-    if not index:
-        return ""
-    if len(index) == 1:
-        return f" at index {index[0]}"
-    return f" at index {tuple(index)}"
-
-
-def _nan_message(index: Tuple[int, ...]) -> str:
-    return f"x contains NaN{_at(index)}; drop or replace NaNs before quantizing"
-
-
-def _inf_message(index: Tuple[int, ...]) -> str:
-    return (
-        f"x contains an infinite value{_at(index)}; dynamic quantization needs a finite range: "
-        "clip the data, or pass params= for static quantization (which saturates infinities)"
-    )
-
-
-def _first(mask: np.ndarray, offset: Sequence[int]) -> Tuple[int, ...]:
-    """Global index (chunk offset + local position) of the first True of mask in C order."""
-    if mask.ndim == 0:
-        return ()
-    local = np.unravel_index(int(np.argmax(mask)), mask.shape)
-    return tuple(int(o) + int(i) for o, i in zip(offset, local))
-
-
 def _offset(block_info: Optional[Dict[Any, Any]], ndim: int) -> Tuple[int, ...]:
     if not block_info or 0 not in block_info:
         return (0,) * ndim
     return tuple(int(start) for start, _ in block_info[0]["array-location"])
 
 
+def _first_bad(x: np.ndarray, offset: Sequence[int], inf: bool = True) -> Optional[Tuple[bool, Tuple[int, ...]]]:
+    """(is_nan, index in the whole array) of the chunk's first NaN (else infinity, if ``inf``), or None."""
+    found = first_bad(x, inf=inf)
+    if found is None:
+        return None
+    return found[0], tuple(int(o) + i for o, i in zip(offset, unravel(found[1], x.shape)))
+
+
 def _raise_bad_values(x: np.ndarray, offset: Sequence[int], dynamic: bool) -> None:
     """Re-raises qaffine's NaN (and, for dynamic mode, infinity) error with the index in the whole array."""
-    nan = np.isnan(x)
-    if nan.any():
-        raise ValueError(_nan_message(_first(nan, offset)))
-    if dynamic:
-        inf = np.isinf(x)
-        if inf.any():
-            raise ValueError(_inf_message(_first(inf, offset)))
+    found = _first_bad(x, offset, inf=dynamic)
+    if found is not None:
+        raise bad_value_error(*found)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -117,17 +95,8 @@ def _as_dask_float(a: Any) -> _DaskArray:
     return a
 
 
-def _code_dtype(mode: _Mode) -> np.dtype:
-    return np.dtype(np.int8 if mode.signed else np.uint8)
-
-
 def _meta(ndim: int, dtype: Any) -> np.ndarray:
     return np.empty((0,) * ndim, dtype=dtype)
-
-
-def _qparams(mode: _Mode, scale: Any, zero_point: Any) -> QParams:
-    return QParams(scale, zero_point, mode.qmin, mode.qmax, axis=mode.axis, block_size=mode.block_size,
-                   bits=mode.bits, signed=mode.signed, symmetric=mode.symmetric, include_zero=mode.include_zero)
 
 
 def _params_chunks(chunks: Tuple[Tuple[int, ...], ...], axis: int, block_size: int) -> Tuple[Tuple[int, ...], ...]:
@@ -156,26 +125,26 @@ def _native(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _quantize_block(x: np.ndarray, scale: Any, zero_point: Any, *, mode: _Mode, compat: str,
+def _quantize_block(x: np.ndarray, scale: Any, zero_point: Any, *, mode: Mode, compat: str,
                     block_info: Optional[Dict[Any, Any]] = None) -> np.ndarray:
     """Static codes of one chunk; scale/zero_point are this chunk's parameters."""
     if mode.block_size is None and mode.axis is not None:
         scale, zero_point = np.reshape(scale, -1), np.reshape(zero_point, -1)
     x = _native(x)
     try:
-        return _api.quantize(x, _qparams(mode, scale, zero_point), compat=compat).values
+        return _api.quantize(x, QParams._of(scale, zero_point, mode), compat=compat).values
     except ValueError:
         _raise_bad_values(x, _offset(block_info, x.ndim), dynamic=False)
         raise
 
 
-def _quantize_block_dynamic(x: np.ndarray, *, mode: _Mode, compat: str,
+def _quantize_block_dynamic(x: np.ndarray, *, mode: Mode, compat: str,
                             block_info: Optional[Dict[Any, Any]] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-block codes and parameters of one chunk (its boundaries along the axis are block boundaries)."""
     assert mode.axis is not None and mode.block_size is not None
     if x.size == 0:
-        pshape = _api._layout(x.shape, mode.axis, mode.block_size).params_shape
-        return (np.empty(x.shape, _code_dtype(mode)), np.empty(pshape, np.float32), np.empty(pshape, np.int32))
+        pshape = mode.params_shape(x.shape)
+        return (np.empty(x.shape, mode.dtype), np.empty(pshape, np.float32), np.empty(pshape, np.int32))
     x = _native(x)
     try:
         q = _api.quantize(x, axis=mode.axis, block_size=mode.block_size, bits=mode.bits, signed=mode.signed,
@@ -186,10 +155,10 @@ def _quantize_block_dynamic(x: np.ndarray, *, mode: _Mode, compat: str,
     return q.values, np.asarray(q.scale), np.asarray(q.zero_point)
 
 
-def _dequantize_block(q: np.ndarray, scale: Any, zero_point: Any, *, mode: _Mode, out_dtype: np.dtype) -> np.ndarray:
+def _dequantize_block(q: np.ndarray, scale: Any, zero_point: Any, *, mode: Mode, out_dtype: np.dtype) -> np.ndarray:
     if mode.block_size is None and mode.axis is not None:
         scale, zero_point = np.reshape(scale, -1), np.reshape(zero_point, -1)
-    return _api.dequantize(_native(q), _qparams(mode, scale, zero_point), dtype=out_dtype)
+    return _api.dequantize(_native(q), QParams._of(scale, zero_point, mode), dtype=out_dtype)
 
 
 # ----------------------------------------------------------------------------- the range: one pass, a tree
@@ -203,13 +172,14 @@ def _block_stats(x: np.ndarray, offset: Tuple[int, ...], axis: Optional[int]) ->
     try:
         lo, hi = _api.minmax(x, axis=axis)
     except ValueError:
-        nan = np.isnan(x)
-        if not nan.any():
+        found = _first_bad(x, offset, inf=False)
+        if found is None:
             raise
-        part["nan"] = _first(nan, offset)
+        part["nan"] = found[1]
         return part
     if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
-        part["inf"] = _first(np.isinf(x), offset)
+        found = _first_bad(x, offset)
+        part["inf"] = None if found is None else found[1]
     key = 0 if axis is None else offset[axis]
     part["lo"][key], part["hi"][key] = lo, hi
     return part
@@ -247,9 +217,9 @@ def _range(a: _DaskArray, axis: Optional[int]) -> Tuple[Any, Any]:
                  for i in range(0, len(parts), _SPLIT_EVERY)]
     (stats,) = dask.compute(parts[0])
     if stats["nan"] is not None:
-        raise ValueError(_nan_message(stats["nan"]))
+        raise bad_value_error(True, stats["nan"])
     if stats["inf"] is not None:
-        raise ValueError(_inf_message(stats["inf"]))
+        raise bad_value_error(False, stats["inf"])
     t = a.dtype.type
     if axis is None:
         return t(stats["lo"][0]), t(stats["hi"][0])
@@ -259,7 +229,7 @@ def _range(a: _DaskArray, axis: Optional[int]) -> Tuple[Any, Any]:
 
 
 # ---------------------------------------------------------------------------------------- parameters
-def _params_args(mode: _Mode, scale: Any, zero_point: Any, chunks: Tuple[Tuple[int, ...], ...]) -> Tuple[Any, Any]:
+def _params_args(mode: Mode, scale: Any, zero_point: Any, chunks: Tuple[Tuple[int, ...], ...]) -> Tuple[Any, Any]:
     """scale and zero point as map_blocks arguments lined up with arrays of these chunks."""
     if mode.axis is None:
         return scale, zero_point
@@ -282,7 +252,7 @@ def _params_args(mode: _Mode, scale: Any, zero_point: Any, chunks: Tuple[Tuple[i
     return out[0], out[1]
 
 
-def _map_with_params(func: Any, x: _DaskArray, mode: _Mode, scale: Any, zero_point: Any, dtype: np.dtype,
+def _map_with_params(func: Any, x: _DaskArray, mode: Mode, scale: Any, zero_point: Any, dtype: np.dtype,
                      **kwargs: Any) -> _DaskArray:
     s, z = _params_args(mode, scale, zero_point, x.chunks)
     if mode.axis is None:
@@ -293,7 +263,7 @@ def _map_with_params(func: Any, x: _DaskArray, mode: _Mode, scale: Any, zero_poi
 
 
 # --------------------------------------------------------------------------------------------- result
-class DaskQuantizedArray:
+class DaskQuantizedArray(ModeFields):
     """Codes as a dask array plus their parameters: what :func:`qaffine.dask.quantize` returns.
 
     ``values`` is a lazy dask array of codes (``uint8``, ``int8`` if signed) chunked like the input.
@@ -305,13 +275,13 @@ class DaskQuantizedArray:
 
     __slots__ = ("_mode", "_scale", "_values", "_zero_point")
 
-    def __init__(self, values: _DaskArray, mode: _Mode, scale: Any, zero_point: Any) -> None:
+    def __init__(self, values: _DaskArray, mode: Mode, scale: Any, zero_point: Any) -> None:
         self._values = values
         self._mode = mode
         self._scale = scale
         self._zero_point = zero_point
 
-    # -- fields
+    # -- fields (the mode's are in ModeFields; scale and zero_point may be lazy, unlike QParams')
     @property
     def values(self) -> _DaskArray:
         """The codes, a lazy dask array in the input's shape and chunks."""
@@ -340,7 +310,7 @@ class DaskQuantizedArray:
                 "per-block parameters are lazy (dask arrays computed with the codes, in one pass): use .scale and "
                 ".zero_point, .compute() for a qaffine.QuantizedArray, or qaffine.dask.to_zarr()"
             )
-        return _qparams(self._mode, self._scale, self._zero_point)
+        return QParams._of(self._scale, self._zero_point, self._mode)
 
     @property
     def shape(self) -> Tuple[int, ...]:
@@ -349,50 +319,6 @@ class DaskQuantizedArray:
     @property
     def chunks(self) -> Tuple[Tuple[int, ...], ...]:
         return tuple(tuple(int(c) for c in cs) for cs in self._values.chunks)
-
-    @property
-    def dtype(self) -> np.dtype:
-        """The dtype of the codes: ``uint8``, or ``int8`` if signed."""
-        return _code_dtype(self._mode)
-
-    @property
-    def axis(self) -> Optional[int]:
-        return self._mode.axis
-
-    @property
-    def block_size(self) -> Optional[int]:
-        return self._mode.block_size
-
-    @property
-    def bits(self) -> int:
-        return self._mode.bits
-
-    @property
-    def signed(self) -> bool:
-        return self._mode.signed
-
-    @property
-    def symmetric(self) -> bool:
-        return self._mode.symmetric
-
-    @property
-    def include_zero(self) -> bool:
-        return self._mode.include_zero
-
-    @property
-    def qmin(self) -> int:
-        return self._mode.qmin
-
-    @property
-    def qmax(self) -> int:
-        return self._mode.qmax
-
-    @property
-    def granularity(self) -> str:
-        """``'tensor'``, ``'channel'`` or ``'block'``."""
-        if self._mode.block_size is not None:
-            return "block"
-        return "tensor" if self._mode.axis is None else "channel"
 
     # -- operations
     def dequantize(self, dtype: Any = None) -> _DaskArray:
@@ -408,7 +334,7 @@ class DaskQuantizedArray:
         values, scale, zero_point = dask.compute(self._values, self._scale, self._zero_point, **kwargs)
         if self._mode.axis is None:
             scale, zero_point = np.float32(scale), int(zero_point)
-        return QuantizedArray(np.asarray(values), _qparams(self._mode, scale, zero_point))
+        return QuantizedArray(np.asarray(values), QParams._of(scale, zero_point, self._mode))
 
     def persist(self, **kwargs: Any) -> "DaskQuantizedArray":
         """The same result with codes (and lazy parameters) computed and kept in (cluster) memory."""
@@ -421,18 +347,13 @@ class DaskQuantizedArray:
 
     def __repr__(self) -> str:
         m = self._mode
-        extra = [f"{k}={v!r}" for k, v in (("axis", m.axis), ("block_size", m.block_size)) if v is not None]
-        if m.bits != 8:
-            extra.append(f"bits={m.bits}")
-        if m.signed:
-            extra.append("signed=True")
         if self.params_are_lazy:
             params = "params=<lazy>"
         elif m.axis is None:
             params = f"scale={float(self._scale)!r}, zero_point={self._zero_point}"
         else:
             params = f"scale=<{np.shape(self._scale)}>, zero_point=<{np.shape(self._zero_point)}>"
-        return f"DaskQuantizedArray(shape={self.shape}, chunks={self.chunks}, {', '.join([params] + extra)})"
+        return f"DaskQuantizedArray(shape={self.shape}, chunks={self.chunks}, {', '.join([params] + m.keywords())})"
 
 
 # ------------------------------------------------------------------------------------------------ API
@@ -440,6 +361,8 @@ def quantize(
     a: _DaskArray,
     params: Optional[QParams] = None,
     *,
+    # The mode keywords are spelt out in every public signature (help(), IDEs, type checkers); the one
+    # validator is Mode.
     axis: Optional[int] = None,
     block_size: Optional[int] = None,
     bits: Optional[int] = None,
@@ -465,26 +388,19 @@ def quantize(
     the in-memory message), otherwise when the codes are computed; so do infinities in dynamic mode.
     """
     a = _as_dask_float(a)
-    if params is not None and not isinstance(params, QParams):
-        raise TypeError(
-            f"params must be a qaffine.QParams (e.g. qa.choose_qparams(lo, hi)), got {type(params).__name__}"
-        )
-    mode = _api._mode(a.ndim, params, axis, block_size, bits, signed, symmetric, include_zero)
-    _api._rounding(compat, True)  # validates compat
-    code_dtype = _code_dtype(mode)
+    mode = _api._mode(a.shape, params, axis, block_size, bits, signed, symmetric, include_zero)
+    mode.kernel_rounding(compat)  # validates compat
+    code_dtype = mode.dtype
     if mode.block_size is not None:
         assert mode.axis is not None
         _check_block_chunks(a, mode.axis, mode.block_size)
     if params is not None:
-        expected = () if mode.axis is None else _api._layout(a.shape, mode.axis, mode.block_size).params_shape
-        _api._check_params_shape(params, expected)
+        _api._check_params_shape(params, mode.params_shape(a.shape))
         values = _map_with_params(_quantize_block, a, mode, params.scale, params.zero_point, code_dtype,
                                   compat=compat)
         return DaskQuantizedArray(values, mode, params.scale, params.zero_point)
     if a.size == 0:
-        raise ValueError(
-            "cannot quantize an empty array dynamically: its range is undefined; pass params= for static quantization"
-        )
+        raise ValueError(_api._EMPTY_DYNAMIC)
     if mode.block_size is not None:  # one pass: codes and parameters from the same tasks
         assert mode.axis is not None
         pchunks = _params_chunks(a.chunks, mode.axis, mode.block_size)
@@ -502,7 +418,7 @@ def quantize(
     if mode.axis is None:
         p = _api.choose_qparams(lo, hi, **kw)
     else:
-        p = _api.choose_qparams(lo, hi, axis=0, **kw).replace(axis=mode.axis)
+        p = _api.choose_qparams(lo, hi, axis=0, **kw)._with_axis(mode.axis)
     values = _map_with_params(_quantize_block, a, mode, p.scale, p.zero_point, code_dtype,  # pass two, lazy
                               compat=compat)
     return DaskQuantizedArray(values, mode, p.scale, p.zero_point)
@@ -521,12 +437,11 @@ def dequantize(q: Union[DaskQuantizedArray, _DaskArray], params: Optional[QParam
         raise TypeError("dequantize(codes, params) needs params (a qaffine.QParams)")
     if q.dtype != params.dtype:
         raise TypeError(f"codes must have dtype {params.dtype} for these params, got {q.dtype}")
-    mode = _api._mode(q.ndim, params, None, None, None, None, None, None)
+    mode = _api._mode(q.shape, params, None, None, None, None, None, None)
     if mode.block_size is not None:
         assert mode.axis is not None
         _check_block_chunks(q, mode.axis, mode.block_size)
-    expected = () if mode.axis is None else _api._layout(q.shape, mode.axis, mode.block_size).params_shape
-    _api._check_params_shape(params, expected)
+    _api._check_params_shape(params, mode.params_shape(q.shape))
     return DaskQuantizedArray(q, mode, params.scale, params.zero_point).dequantize(dtype)
 
 
@@ -596,12 +511,10 @@ def to_zarr(result: DaskQuantizedArray, url_or_group: Any, *, overwrite: bool = 
         else:
             target = _create_array(group, name, shape, tuple(max(1, n) for n in shape), dtype, overwrite)
             target[...] = np.asarray(value, dtype=dtype)
-    m = result._mode
-    group.attrs["qaffine"] = {
-        "format": _FORMAT, "granularity": result.granularity, "axis": m.axis, "block_size": m.block_size,
-        "bits": m.bits, "signed": m.signed, "symmetric": m.symmetric, "include_zero": m.include_zero,
-        "qmin": m.qmin, "qmax": m.qmax, "shape": list(result.shape),
-    }
+    attrs: Dict[str, Any] = {"format": _FORMAT, "granularity": result.granularity}
+    attrs.update(zip(_ZARR_MODE, result._mode))
+    attrs["shape"] = list(result.shape)
+    group.attrs["qaffine"] = attrs
     return da.store(sources, targets, lock=False, compute=compute)
 
 
@@ -617,17 +530,19 @@ def from_zarr(url_or_group: Any, *, chunks: Any = None,
     meta = dict(group.attrs.get("qaffine", {}))
     if meta.get("format") != _FORMAT:
         raise ValueError(f"{url_or_group!r} is not a group written by qaffine.dask.to_zarr (format {_FORMAT})")
-    mode = _Mode(meta["axis"], meta["block_size"], int(meta["bits"]), bool(meta["signed"]), bool(meta["symmetric"]),
-                 bool(meta["include_zero"]), int(meta["qmin"]), int(meta["qmax"]))
     values = da.from_zarr(group["codes"], chunks=chunks) if chunks is not None else da.from_zarr(group["codes"])
-    if values.dtype != _code_dtype(mode) or list(values.shape) != list(meta["shape"]):
+    try:
+        mode = Mode(*(meta.get(key) for key in _ZARR_MODE)).resolved(tuple(values.shape))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"the qaffine attributes of {url_or_group!r} are damaged: {e}") from None
+    if values.dtype != mode.dtype or list(values.shape) != list(meta["shape"]):
         raise ValueError(f"codes of dtype {values.dtype} and shape {values.shape} do not match the attributes {meta}")
     if mode.block_size is None:
         scale: Any = np.asarray(group["scale"][...])
         zero_point: Any = np.asarray(group["zero_point"][...])
         if mode.axis is None:
             scale, zero_point = np.float32(scale), int(zero_point)
-        p = _qparams(mode, scale, zero_point)  # validates
+        p = QParams._of(scale, zero_point, mode)  # validates
         if mode.axis is not None:
             _api._check_params_shape(p, (values.shape[mode.axis],))
         return DaskQuantizedArray(values, mode, p.scale, p.zero_point)
@@ -635,7 +550,7 @@ def from_zarr(url_or_group: Any, *, chunks: Any = None,
     _check_block_chunks(values, mode.axis, mode.block_size)
     pchunks = _params_chunks(values.chunks, mode.axis, mode.block_size)
     scale, zero_point = da.from_zarr(group["scale"]), da.from_zarr(group["zero_point"])  # lazy
-    expected = _api._layout(values.shape, mode.axis, mode.block_size).params_shape
+    expected = mode.params_shape(values.shape)
     if scale.shape != expected or zero_point.shape != expected:
         raise ValueError(f"scale/zero_point of shape {scale.shape} do not match codes of shape {values.shape}")
     return DaskQuantizedArray(values, mode, scale.rechunk(pchunks), zero_point.rechunk(pchunks))
