@@ -427,3 +427,56 @@ def test_200mb_file_round_trip_in_bounded_memory(tmp_path: Path) -> None:
             assert np.array_equal(xh, qa.quantize(x, p).dequantize())
     assert qa.choose_qparams(np.float32(lo), np.float32(hi)) == qa.QParams(np.float32(scale), zero_point)
     del orig, back
+
+
+# ------------------------------------------------------------------------------ messages a user reads
+def _console_script() -> Path:
+    exe = Path(sys.executable).parent / ("qaffine.exe" if sys.platform == "win32" else "qaffine")
+    if not exe.exists():
+        pytest.skip("the qaffine console script is not installed beside this Python")
+    return exe
+
+
+@pytest.mark.parametrize("how", ["python -m qaffine", "qaffine"])
+@pytest.mark.parametrize("args", [["quantize", "x.npy", "--bogus"], ["quantize", "missing.npy", "-o", "o.npz"]],
+                         ids=["usage error", "runtime error"])
+def test_messages_name_the_command_as_it_was_started(tmp_path: Path, how: str, args: List[str]) -> None:
+    np.save(tmp_path / "x.npy", np.float32([1, 2, 3]))
+    start = [sys.executable, "-m", "qaffine"] if how == "python -m qaffine" else [str(_console_script())]
+    r = subprocess.run(start + args, capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{how} quantize: error: "), r.stderr
+    if how == "qaffine":
+        assert "python -m" not in r.stderr
+
+
+@pytest.mark.parametrize("output", ["out", "out/", "new/"], ids=["folder", "folder/", "missing/"])
+@pytest.mark.parametrize("command", ["quantize", "dequantize"])
+def test_output_naming_a_folder_names_it_and_says_what_to_do(tmp_path: Path, command: str, output: str) -> None:
+    np.save(tmp_path / "x.npy", np.float32([1, 2, 3]))
+    qa.save(tmp_path / "x.npz", qa.quantize(np.float32([1, 2, 3])))
+    (tmp_path / "out").mkdir()
+    before = _files(tmp_path)
+    r = cli(command, "x.npy" if command == "quantize" else "x.npz", "-o", output, cwd=tmp_path, ok=False)
+    _assert_error(r, f"error: {output}: is a folder, not a file", "give the name of the file to write",
+                  f"e.g. {output.rstrip('/')}/out")
+    assert ".part" not in r.stderr  # no temporary name
+    assert _files(tmp_path) == before and not any((tmp_path / "out").iterdir())
+
+
+def test_packed_without_bits_does_not_claim_bits_were_given(tmp_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.float32([1, 2, 3]))
+    r = cli("quantize", "x.npy", "-o", "x.npz", "--packed", cwd=tmp_path, ok=False)
+    _assert_error(r, "--packed needs --bits <= 4", "--bits unset, which means 8", "pass e.g. --bits 4")
+    assert "got --bits 8" not in r.stderr
+    r = cli("quantize", "x.npy", "-o", "x.npz", "--packed", "--bits", "6", cwd=tmp_path, ok=False)
+    _assert_error(r, "--packed needs --bits <= 4, got --bits 6")
+
+
+def test_every_positional_argument_has_help() -> None:
+    for command, metavar in (("quantize", "IN.npy"), ("dequantize", "IN.npz"), ("info", "FILE.npz")):
+        usage = cli(command, "--help").stdout
+        section = usage.split("positional arguments:", 1)[1].splitlines()
+        line = next(line for line in section if line.strip().startswith(metavar))
+        assert len(line.split()) > 1, f"{metavar} of {command} has no help text:\n{usage}"

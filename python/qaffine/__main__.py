@@ -22,6 +22,7 @@ status 0. The subcommands are documented in ``qaffine._cli`` and by ``python -m 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -29,10 +30,22 @@ from . import __version__
 from ._cli import add_subcommands
 from ._paths import get_cmake_dir, get_include
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "invoked_as", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def invoked_as(argv0: Optional[str] = None) -> str:
+    """How the user started the command line, for its messages: ``python -m qaffine`` or the script's name.
+
+    >>> invoked_as("/usr/lib/python3/site-packages/qaffine/__main__.py"), invoked_as("/usr/bin/qaffine")
+    ('python -m qaffine', 'qaffine')
+    """
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    if name in ("__main__.py", "-m", "-c", ""):
+        return "python -m qaffine"
+    return os.path.splitext(name)[0] if name.startswith("qaffine") else "qaffine"
+
+
+def build_parser(prog: Optional[str] = None) -> argparse.ArgumentParser:
     """The argument parser.
 
     Subcommands go on ``parser.add_subparsers(dest="command")``; each one sets its handler with
@@ -42,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     True
     """
     parser = argparse.ArgumentParser(
-        prog="python -m qaffine",
+        prog=invoked_as() if prog is None else prog,
         description="qaffine: affine float -> uint8 quantization on a header-only C++17 core.",
     )
     parser.add_argument("--version", action="version", version=f"qaffine {__version__}")

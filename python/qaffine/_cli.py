@@ -22,6 +22,7 @@ same folder and renamed at the end, so a failure or an interruption never leaves
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import sys
@@ -55,7 +56,8 @@ def _message(e: BaseException) -> str:
     if isinstance(e, FileNotFoundError) and e.filename is not None:
         return f"{e.filename}: no such file or folder"
     if isinstance(e, IsADirectoryError) and e.filename is not None:
-        return f"{e.filename}: is a folder, not a file"
+        ours = e.strerror and e.strerror != os.strerror(errno.EISDIR)  # qaffine's own words, else the system's
+        return f"{e.filename}: {e.strerror}" if ours else f"{e.filename}: is a folder, not a file"
     if isinstance(e, PermissionError) and e.filename is not None:
         return f"{e.filename}: permission denied"
     if isinstance(e, OSError) and e.strerror:
@@ -66,9 +68,9 @@ def _message(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
-def _guard(command: str, fn: Handler) -> Handler:
+def _guard(fn: Handler) -> Handler:
     def handler(args: argparse.Namespace) -> int:
-        name = f"qaffine {command}"
+        name = args.prog  # "python -m qaffine quantize" or "qaffine quantize": as it was started
         previous: Any = None
         main_thread = threading.current_thread() is threading.main_thread()
 
@@ -205,43 +207,45 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     demo.add_argument("--seed", type=int, default=0, help="seed of np.random.default_rng (default 0)")
     demo.add_argument("--out", metavar="DIR", default=".", help="folder for quantization.png (default: here)")
     demo.add_argument("--show", action="store_true", help="also open the plot in a window, if a display exists")
-    demo.set_defaults(func=_guard("demo", _demo))
+    demo.set_defaults(func=_guard(_demo), prog=demo.prog)
 
     quant = sub.add_parser(
         "quantize", help="quantize a .npy file (any size, streamed) into a qaffine .npz",
         description="Quantizes IN.npy (float16/32/64) into OUT.npz (the qa.save layout), reading and writing "
                     "in chunks so memory stays bounded whatever the file size. The codes equal those of "
                     "qa.quantize on the whole array, bit for bit.")
-    quant.add_argument("input", metavar="IN.npy")
-    quant.add_argument("-o", "--output", metavar="OUT.npz", required=True)
+    quant.add_argument("input", metavar="IN.npy", help="the float16/32/64 array to quantize (np.save's format)")
+    quant.add_argument("-o", "--output", metavar="OUT.npz", required=True,
+                       help="the file to write (a folder's name is refused: name the file in it)")
     quant.add_argument("--axis", type=int, metavar="K",
                        help="one scale and zero point per index along axis K (per channel); with "
                             "--block-size, the axis the blocks run along (default: the last)")
     quant.add_argument("--block-size", type=_positive, metavar="B",
                        help="one scale and zero point per B consecutive values along the axis")
-    quant.add_argument("--bits", type=int, default=8, metavar="N", help="code width, 1 to 8 (default 8)")
+    quant.add_argument("--bits", type=int, metavar="N", help="code width, 1 to 8 (default 8)")
     quant.add_argument("--signed", action="store_true", help="int8 codes in [-2**(N-1), 2**(N-1) - 1]")
     quant.add_argument("--symmetric", action="store_true", help="zero point at the middle code")
     quant.add_argument("--tight", action="store_true",
                        help="the tight range [min, max] (include_zero=False) instead of one containing 0")
     quant.add_argument("--packed", action="store_true", help="pack 1-, 2- or 4-bit fields (needs --bits <= 4)")
     _stream_options(quant)
-    quant.set_defaults(func=_guard("quantize", _quantize))
+    quant.set_defaults(func=_guard(_quantize), prog=quant.prog)
 
     deq = sub.add_parser(
         "dequantize", help="a qaffine .npz back to a float .npy (streamed)",
         description="Writes scale * (codes - zero_point) of IN.npz to OUT.npy, in chunks.")
-    deq.add_argument("input", metavar="IN.npz")
-    deq.add_argument("-o", "--output", metavar="OUT.npy", required=True)
+    deq.add_argument("input", metavar="IN.npz", help="a file written by qaffine quantize or qa.save")
+    deq.add_argument("-o", "--output", metavar="OUT.npy", required=True,
+                     help="the file to write (a folder's name is refused: name the file in it)")
     deq.add_argument("--dtype", choices=("float32", "float64"),
                      help="output dtype (default: float64 if the data was float64, else float32)")
     _stream_options(deq)
-    deq.set_defaults(func=_guard("dequantize", _dequantize))
+    deq.set_defaults(func=_guard(_dequantize), prog=deq.prog)
 
     info = sub.add_parser("info", help="shape, mode, parameters and size of a qaffine .npz",
                           description="Shape, dtype, mode, bits, parameter summary and compression ratio.")
-    info.add_argument("file", metavar="FILE.npz")
-    info.set_defaults(func=_guard("info", _info))
+    info.add_argument("file", metavar="FILE.npz", help="a file written by qaffine quantize or qa.save")
+    info.set_defaults(func=_guard(_info), prog=info.prog)
 
 
 def _stream_options(p: argparse.ArgumentParser) -> None:

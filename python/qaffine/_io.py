@@ -42,6 +42,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import zipfile
@@ -101,6 +102,11 @@ def atomic_output(path: PathLike) -> Iterator[str]:
     Ctrl-C (KeyboardInterrupt) and SystemExit remove it too, so no partial file is ever left at ``path``.
     """
     target = os.fspath(path)
+    if os.path.isdir(target) or target.endswith(("/", os.sep)):
+        # Named before mkstemp, which would otherwise report its own temporary name inside the folder.
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file: give the name of the file to write, "
+                                f"e.g. {os.path.join(target, 'out')}{os.path.splitext(target.rstrip('/' + os.sep))[1]}",
+                                target)
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise FileNotFoundError(2, "the folder does not exist", folder)

@@ -80,6 +80,12 @@ def _flag(value: Any, name: str, spell: Spell) -> bool:
     raise TypeError(f"{spell(name)} must be True or False, got {value!r}")
 
 
+def _packed_error(bits: int, given: bool, spell: Spell) -> ValueError:
+    """Packing needs 1- to 4-bit codes; the message does not pretend the user typed the default."""
+    got = spell("bits", bits) if given else f"{spell('bits')} unset, which means 8"
+    return ValueError(f"{spell('packed', True)} needs {spell('bits')} <= 4, got {got}; pass e.g. {spell('bits', 4)}")
+
+
 class Layout(NamedTuple):
     """An array around its quantized axis, as the per-channel / per-block kernels see it."""
 
@@ -129,6 +135,7 @@ class Mode(_Fields):
                 raise ValueError(f"{spell('block_size')} must be >= 1, got {block_size}")
             if axis is None:
                 axis = -1
+        bits_given = bits is not None
         bits = 8 if bits is None else _int(bits, "bits", spell)
         if not 1 <= bits <= 8:
             raise ValueError(f"{spell('bits')} must be between 1 and 8, got {bits}")
@@ -146,7 +153,7 @@ class Mode(_Fields):
             raise ValueError(f"qmin={qmin}, qmax={qmax} do not fit {bits}-bit codes: {'int8' if signed else 'uint8'} "
                              f"codes need {lo} <= qmin < qmax <= {hi}")
         if packed and bits > 4:
-            raise ValueError(f"{spell('packed', True)} needs {spell('bits')} <= 4, got {spell('bits', bits)}")
+            raise _packed_error(bits, bits_given, spell)
         return tuple.__new__(cls, (axis, block_size, bits, signed, symmetric, include_zero, qmin, qmax, packed))
 
     def __reduce__(self) -> Tuple[Any, ...]:
@@ -204,7 +211,7 @@ class Mode(_Fields):
             return self
         packed = _flag(packed, "packed", spell)
         if packed and self.bits > 4:
-            raise ValueError(f"{spell('packed', True)} needs {spell('bits')} <= 4, got {spell('bits', self.bits)}")
+            raise _packed_error(self.bits, True, spell)
         return self._replace(packed=packed)
 
     def layout(self, shape: Tuple[int, ...]) -> Layout:

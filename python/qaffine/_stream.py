@@ -316,7 +316,7 @@ class QuantizeResult:
 
 
 def _normalize_options(shape: Tuple[int, ...], name: str, axis: Optional[int], block_size: Optional[int],
-                       bits: int, signed: bool, symmetric: bool, tight: bool, packed: bool) -> Header:
+                       bits: Optional[int], signed: bool, symmetric: bool, tight: bool, packed: bool) -> Header:
     """The header of the output, or ValueError / TypeError naming the options (as flags) that do not fit."""
     mode = Mode(axis, block_size, bits, signed, symmetric, not tight, None, None, packed, spell=FLAGS)
     return Header(tuple(shape), mode.resolved(shape, FLAGS))
@@ -369,7 +369,7 @@ def quantize_file(
     # The command line's options, one keyword each as in qa.quantize; Mode validates them (spelt as flags).
     axis: Optional[int] = None,
     block_size: Optional[int] = None,
-    bits: int = 8,
+    bits: Optional[int] = None,
     signed: bool = False,
     symmetric: bool = False,
     tight: bool = False,
