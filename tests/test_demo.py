@@ -72,9 +72,12 @@ def _truncation_oracle(v: np.ndarray) -> Tuple[float, int, np.ndarray, np.ndarra
     return float(s), z, q, s * (q.astype(np.float64) - z)
 
 
+class _Utf8(io.StringIO):
+    encoding = "utf-8"  # the demo prints α, β and x̂ to streams that can encode them
+
+
 def _demo_text(**kwargs: Any) -> Tuple[str, Any]:
-    out = io.StringIO()
-    out.encoding = "utf-8"  # type: ignore[misc]
+    out = _Utf8()
     result = run_demo(out_dir=None, stream=out, **kwargs)
     return out.getvalue(), result
 
@@ -126,7 +129,7 @@ def _column_rows(text: str) -> Dict[str, List[str]]:
 def test_demo_prints_the_notebooks_numbers_beside_qaffines(tmp_path: Path) -> None:
     r = _cli("-m", "qaffine", "demo", "--out", str(tmp_path), cwd=tmp_path)
     text, result = _demo_text()
-    assert r.stdout.split("\nwrote ")[0] == text.split("\n(no plot")[0].rstrip("\n")
+    assert r.stdout.split("\nwrote ")[0].rstrip() == text.split("\n(no plot")[0].rstrip()
     nb = _notebook()
     assert "the notebook's ten values" in text
     rows = _column_rows(text)
@@ -255,15 +258,16 @@ def test_figure_texts_do_not_overlap() -> None:
 
 
 # ------------------------------------------------------------------------------------------ outputs
-def _named(stdout: str) -> Set[Path]:
-    return {Path(m).resolve() for m in re.findall(r"^wrote (.+?\.png)", stdout, flags=re.M)}
+def _named(stdout: str, cwd: Path) -> Set[Path]:
+    """The files a program says it wrote: its lines ``wrote PATH`` (PATH relative to its folder or absolute)."""
+    return {(cwd / m).resolve() for m in re.findall(r"^wrote (.+?\.png)", stdout, flags=re.M)}
 
 
 def test_demo_names_the_file_it_writes(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     r = _cli("-m", "qaffine", "demo", cwd=tmp_path)
     assert _files(tmp_path) == {tmp_path / "quantization.png"}
-    assert _named(r.stdout) == {(tmp_path / "quantization.png").resolve()}
+    assert _named(r.stdout, tmp_path) == {(tmp_path / "quantization.png").resolve()}
 
 
 def test_walkthrough_names_every_file_it_writes(tmp_path: Path) -> None:
@@ -278,11 +282,7 @@ def test_walkthrough_names_every_file_it_writes(tmp_path: Path) -> None:
     except ImportError:
         assert written == set() and "no picture" in r.stdout
     else:
-        assert written == {tmp_path / "pics" / "quantization.png"} == _named_in(r.stdout, tmp_path)
-
-
-def _named_in(stdout: str, cwd: Path) -> Set[Path]:
-    return {cwd / m for m in re.findall(r"^wrote (\S+)", stdout, flags=re.M)}
+        assert written == {tmp_path / "pics" / "quantization.png"} == _named(r.stdout, tmp_path)
 
 
 def test_the_readme_picture_is_deterministic(tmp_path: Path) -> None:
@@ -292,4 +292,4 @@ def test_the_readme_picture_is_deterministic(tmp_path: Path) -> None:
     _cli(script, "--out", "b", cwd=tmp_path)
     assert _files(tmp_path) == {tmp_path / "a" / "quantization.png", tmp_path / "b" / "quantization.png"}
     assert (tmp_path / "a" / "quantization.png").read_bytes() == (tmp_path / "b" / "quantization.png").read_bytes()
-    assert "wrote" in first.stdout and "quantization.png" in first.stdout
+    assert _named(first.stdout, tmp_path) == {(tmp_path / "a" / "quantization.png").resolve()}

@@ -70,7 +70,7 @@ def demo_values(n: int = DEFAULT_N, low: float = DEFAULT_LOW, high: float = DEFA
 
     >>> from qaffine._demo import demo_values
     >>> demo_values(4, 0, 5, seed=0)
-    array([0.08263817, 0.20486762, 1.34893361, 3.18480847])
+    array([0.08263818, 0.20486762, 1.34893357, 3.18480844])
     """
     if n < 1:
         raise ValueError(f"--n must be at least 1, got {n}")
@@ -100,7 +100,7 @@ def notebook_formulas(values: npt.ArrayLike) -> Optional[NotebookResult]:
     z = round((beta * alpha_q - alpha * beta_q) / (beta - alpha))
     q = np.clip((v / s) + z, alpha_q, beta_q).astype(np.uint8)
     # The notebook's s*(q_values - z) relies on NumPy 1's promotion of uint8 - (negative int) to int16.
-    x_hat = s * (q.astype(np.int64) - z)
+    x_hat = (s * (q.astype(np.int64) - z)).astype(np.float64)
     return NotebookResult(alpha, beta, alpha_q, beta_q, s, int(z), q, x_hat)
 
 
@@ -368,10 +368,13 @@ def _print(out: _Printer, r: DemoResult, origin: str) -> None:
     if r.x.size > limit:
         out(f"... ({r.x.size - limit} more rows)")
     out()
+    w = 46
     if nb is not None:
-        out(f"the notebook (truncation):  max |error| {np.max(np.abs(errs['notebook'])):.6f}, "
-            f"up to a whole step s = {nb.scale:.6f}")
-    out(f"qaffine default:            max |error| {r.error.max_abs:.6f} ≤ s/2 = {float(p.scale) / 2:.6f}")
+        head = f"the notebook (s = {nb.scale:.9f}, z = {nb.zero_point}):"
+        out(f"{head:<{w}} max |error| {np.max(np.abs(errs['notebook'])):.6f} (truncation: up to a whole step s)")
+    head = f"qaffine default (s = {float(p.scale):.9f}, z = {p.zero_point}):"
+    out(f"{head:<{w}} max |error| {r.error.max_abs:.6f} ≤ s/2 = {float(p.scale) / 2:.6f}")
     out(f"   {r.error}")
-    out(f"qaffine include_zero=False: max |error| {r.tight_error.max_abs:.6f} ≤ s/2 = {float(pt.scale) / 2:.6f}")
+    head = f"include_zero=False (s = {float(pt.scale):.9f}, z = {pt.zero_point}):"
+    out(f"{head:<{w}} max |error| {r.tight_error.max_abs:.6f} ≤ s/2 = {float(pt.scale) / 2:.6f}")
     out(f"   {r.tight_error}")
