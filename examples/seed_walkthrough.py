@@ -24,9 +24,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help=f"also write the demo's picture to DIR/{PNG_NAME}")
     args = parser.parse_args()
 
-    x = NOTEBOOK_VALUES.astype(np.float32)  # qaffine's input: float32, as ONNX DynamicQuantizeLinear takes
-    with np.printoptions(linewidth=120):
-        print(f"x = the notebook's ten values as float32:\n  {x}\n")
+    print("The notebook's ten values (its unseeded np.random.uniform(0, 5, 10), kept as it printed them):")
+    print(NOTEBOOK_VALUES)
+    x = NOTEBOOK_VALUES.astype(np.float32)
+    print("x = their float32 copy, the dtype qaffine quantizes (as ONNX DynamicQuantizeLinear does)\n")
 
     alpha, beta = qa.minmax(x)
     print(f"1. alpha, beta = qa.minmax(x)              -> alpha = {alpha}, beta = {beta}")

@@ -173,6 +173,15 @@ def test_random_options_and_how_they_combine() -> None:
     assert r.notebook is None and r.q.values.tolist() == [255] * 3
 
 
+def test_cli_random_options(tmp_path: Path) -> None:
+    r = _cli("-m", "qaffine", "demo", "--random", "--out", str(tmp_path), cwd=tmp_path)
+    assert "10 random values, np.sort(np.random.default_rng(0).uniform(0, 5, 10))" in r.stdout
+    r = _cli("-m", "qaffine", "demo", "--seed", "3", "--high", "2", "--out", str(tmp_path), cwd=tmp_path)
+    assert "10 random values, np.sort(np.random.default_rng(3).uniform(0, 2, 10))" in r.stdout
+    q = qa.quantize(np.sort(np.random.default_rng(3).uniform(0, 2, 10)).astype(np.float32))
+    assert f"qaffine default (s = {float(q.scale):.9f}, z = {q.zero_point})" in r.stdout
+
+
 def test_cli_help_names_the_defaults() -> None:
     r = subprocess.run([sys.executable, "-m", "qaffine", "demo", "--help"], capture_output=True, text=True,
                        check=True)
