@@ -212,17 +212,21 @@ def draw_demo(fig: Any, result: DemoResult) -> None:
     fig.tight_layout()
 
 
-def write_png(result: DemoResult, path: PathLike) -> str:
-    """Draws the demo's figure for ``result`` and writes it to ``path`` (reproducible bytes); returns the path."""
-    mfig = _matplotlib("the demo's plot")
-    fig = mfig.Figure(figsize=(13, 8.5))
-    draw_demo(fig, result)
+FIGSIZE = (13, 8.5)
+
+
+def write_png(result: DemoResult, path: PathLike, figure: Any = None) -> str:
+    """Writes the demo's figure for ``result`` (``figure`` if already drawn) to ``path`` as a PNG with
+    reproducible bytes; returns the path."""
+    if figure is None:
+        figure = _matplotlib("the demo's plot").Figure(figsize=FIGSIZE)
+        draw_demo(figure, result)
     target = os.fspath(path)
     folder = os.path.dirname(target)
     if folder:
         os.makedirs(folder, exist_ok=True)
     with atomic_output(target) as tmp:
-        fig.savefig(tmp, dpi=100, format="png", metadata={"Software": None})
+        figure.savefig(tmp, dpi=100, format="png", metadata={"Software": None})
     return target
 
 
@@ -280,21 +284,19 @@ def run_demo(
     window = show and _display_available()
     if show and not window:
         print("qaffine demo: no display found (DISPLAY is not set); not opening a window", file=sys.stderr)
+    if window:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure(figsize=FIGSIZE)
+    else:
+        figure = mfig.Figure(figsize=FIGSIZE)
+    draw_demo(figure, r)
     png = None
     if out_dir is not None:
-        png = write_png(r, os.path.join(os.fspath(out_dir), PNG_NAME))
+        png = write_png(r, os.path.join(os.fspath(out_dir), PNG_NAME), figure)
         out(f"\nwrote {png}: the values, codes and dequantized values by index (the notebook's plots) and the "
             "error of each value")
     if window:
-        import matplotlib.pyplot as plt
-
-        figure = plt.figure(figsize=(13, 8.5))
-    else:
-        figure = mfig.Figure(figsize=(13, 8.5))
-    draw_demo(figure, r)
-    if window:
-        import matplotlib.pyplot as plt
-
         plt.show()
     return DemoResult(r.values, r.x, r.q, r.tight, r.error, r.tight_error, r.notebook, figure, png)
 
