@@ -1,4 +1,5 @@
-"""Regenerates docs/quantization.png, the picture in the README: ``python -m qaffine demo`` with its defaults.
+"""Regenerates docs/quantization.png, the picture in the README: ``python -m qaffine demo`` with no options
+(the notebook's ten values).
 
     python docs/make_demo_png.py            # writes docs/quantization.png
     python docs/make_demo_png.py --out DIR  # writes DIR/quantization.png

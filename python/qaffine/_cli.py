@@ -125,7 +125,8 @@ def _size(n: int) -> str:
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
-    run_demo(n=args.n, low=args.low, high=args.high, seed=args.seed, out_dir=args.out, show=args.show)
+    run_demo(random=args.random, n=args.n, low=args.low, high=args.high, seed=args.seed, out_dir=args.out,
+             show=args.show)
     return 0
 
 
@@ -196,15 +197,21 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
                                 parser_class=OneLineParser)
 
     demo = sub.add_parser(
-        "demo", help="the 'How to quantize' notebook end to end: steps, table, quantization.png",
-        description="Quantizes n sorted uniform values as the 'How to quantize' notebook does, printing "
-                    "alpha, beta, alpha_q, beta_q, s and z (also for the tight range), a table of x, code, "
-                    "dequantized x_hat and error beside the notebook's own truncated codes, and writes "
-                    "quantization.png with three panels.")
-    demo.add_argument("--n", type=_positive, default=10, help="number of values (default 10)")
-    demo.add_argument("--low", type=float, default=0.0, help="lower end of the uniform range (default 0)")
-    demo.add_argument("--high", type=float, default=5.0, help="upper end of the uniform range (default 5)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of np.random.default_rng (default 0)")
+        "demo", help="the 'How to quantize' notebook end to end: its numbers beside qaffine's, quantization.png",
+        description="Quantizes the notebook's own ten values (as it printed them) and prints the notebook's "
+                    "alpha, beta, alpha_q, beta_q, s, z and truncated codes beside qaffine's (default range "
+                    "containing 0, and the tight range include_zero=False), a table of x, code, dequantized "
+                    "x_hat and error for each, and writes quantization.png: the values, the codes and the "
+                    "dequantized values by index, as the notebook plots them, and the error of each value. "
+                    "--random, or any of --n, --low, --high, --seed, draws random data instead "
+                    "(n sorted uniform values in [low, high); the options not given take their defaults).")
+    demo.add_argument("--random", action="store_true",
+                      help="random data instead of the notebook's values (default: --n 10 --low 0 --high 5 "
+                           "--seed 0)")
+    demo.add_argument("--n", type=_positive, help="number of random values (default 10; implies --random)")
+    demo.add_argument("--low", type=float, help="lower end of the uniform range (default 0; implies --random)")
+    demo.add_argument("--high", type=float, help="upper end of the uniform range (default 5; implies --random)")
+    demo.add_argument("--seed", type=int, help="seed of np.random.default_rng (default 0; implies --random)")
     demo.add_argument("--out", metavar="DIR", default=".", help="folder for quantization.png (default: here)")
     demo.add_argument("--show", action="store_true", help="also open the plot in a window, if a display exists")
     demo.set_defaults(func=_guard(_demo), prog=demo.prog)
