@@ -15,12 +15,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("module", ["qaffine", "qaffine._api", "qaffine._params", "qaffine._io", "qaffine._report",
-                                    "qaffine._demo", "qaffine._cli"])
+                                    "qaffine._demo", "qaffine._cli", "qaffine._mode", "qaffine.__main__"])
 def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0, f"{module} has no examples"
     assert result.failed == 0
+
+
+def test_readme_shows_the_walkthrough_output_in_full() -> None:
+    """README's "step by step" section prints what examples/seed_walkthrough.py prints, every line of it."""
+    r = subprocess.run([sys.executable, str(ROOT / "examples" / "seed_walkthrough.py")], capture_output=True,
+                       text=True, check=True)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("`python examples/seed_walkthrough.py` prints", 1)[1]
+    block = section.split("```\n", 1)[1].split("\n```", 1)[0]
+    assert block == r.stdout.rstrip("\n")
 
 
 def test_seed_walkthrough_reproduces_the_notebook(tmp_path: Path) -> None:

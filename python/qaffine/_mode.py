@@ -120,6 +120,19 @@ class Mode(_Fields):
     ``block_size`` without ``axis`` runs along the last axis (``axis=-1``); ``qmin``/``qmax`` default to the
     whole code range. Errors name options with ``spell`` (:func:`KEYWORDS` or :func:`FLAGS`).
     Immutable, hashable, picklable (unpickling validates again).
+
+    >>> from qaffine._mode import Mode, FLAGS
+    >>> m = Mode(bits=4, signed=True, block_size=32)
+    >>> m.dtype, m.granularity, (m.qmin, m.qmax), m.axis
+    (dtype('int8'), 'block', (-8, 7), -1)
+    >>> m.resolved((64, 96)).params_shape((64, 96))
+    (64, 3)
+    >>> Mode(bits=8.0)
+    Traceback (most recent call last):
+    TypeError: bits must be an integer, got 8.0
+    >>> Mode(bits=9, spell=FLAGS)
+    Traceback (most recent call last):
+    ValueError: --bits must be between 1 and 8, got 9
     """
 
     __slots__ = ()
