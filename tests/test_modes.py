@@ -930,3 +930,36 @@ def test_property_modes_match_numpy_reference(x: np.ndarray, mode: Dict[str, Any
     q = qa.quantize(x, axis=axis, block_size=block_size, **kw)
     _assert_params(q.scale, q.zero_point, s, z, f"axis={axis} block_size={block_size} {kw}")
     _assert_codes(q.values, codes, x, f"axis={axis} block_size={block_size} {kw}")
+
+
+_BASICS_MODES = {"default": {}, "packed-signed": {"bits": 4, "signed": True, "packed": True}, "axis0": {"axis": 0},
+                 "block2": {"block_size": 2}}
+_BASICS_SHAPES = {"0-d": (), "1-d": (7,), "2-d": (3, 5), "empty": (2, 0, 4)}
+
+
+@pytest.mark.parametrize("shape, kw", [
+    pytest.param(shape, kw, id=f"{m}-{s}") for m, kw in _BASICS_MODES.items() for s, shape in _BASICS_SHAPES.items()
+    if shape or m in ("default", "packed-signed")  # per axis / per block needs a dimension
+])
+def test_quantized_array_has_the_array_basics_of_its_codes(shape: Tuple[int, ...], kw: Dict[str, Any]) -> None:
+    """shape, ndim, size, dtype and len are those of the codes (q.codes(), unpacked), nbytes the storage's;
+    np.asarray(q) is refused with a message naming q.values and q.dequantize() (not a 0-d object array)."""
+    x = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape) - 3
+    signed = kw.get("signed", False)
+    params = None
+    if x.size == 0:  # dynamic quantization of nothing is refused; static gives empty codes
+        params = qa.QParams(np.float32(0.1), 0, bits=kw.get("bits", 8), signed=kw.get("signed", False))
+        kw = {"packed": kw["packed"]} if kw.get("packed") else {}
+    q = qa.quantize(x, params, **kw)
+    codes = q.codes()
+    assert (q.shape, q.ndim, q.size, q.dtype) == (codes.shape, codes.ndim, codes.size, codes.dtype)
+    assert q.dtype == np.dtype(np.int8 if signed else np.uint8)
+    assert q.nbytes == q.values.nbytes
+    if shape:
+        assert len(q) == len(codes)
+    else:
+        with pytest.raises(TypeError, match="0-d"):
+            len(q)
+    for convert in (np.asarray, np.array):
+        with pytest.raises(TypeError, match=r"q\.values.*q\.dequantize\(\)"):
+            convert(q)

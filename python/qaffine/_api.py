@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any, Optional, Tuple, Union
 
@@ -423,6 +424,31 @@ class QuantizedArray:
         """Bytes of code storage."""
         return int(self._values.nbytes)
 
+    @property
+    def ndim(self) -> int:
+        """``len(shape)``."""
+        return len(self._shape)
+
+    @property
+    def size(self) -> int:
+        """The number of codes (values of the input), packed or not."""
+        return math.prod(self._shape)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of the codes: ``uint8``, or ``int8`` if signed (packed bytes are uint8 either way)."""
+        return self._mode.dtype
+
+    def __len__(self) -> int:
+        if not self._shape:
+            raise TypeError("len() of a 0-d QuantizedArray")
+        return int(self._shape[0])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        # np.asarray(q) would otherwise give a 0-d object array, silently: say which array was meant.
+        raise TypeError("a QuantizedArray holds codes and their parameters, not one array: use q.values "
+                        "(the codes) or q.dequantize() (floats)")
+
     def codes(self) -> np.ndarray:
         """The codes in the logical shape (unpacked if needed)."""
         if not self._mode.packed:
@@ -466,14 +492,18 @@ def quantize(
     qmin / qmax; NaN raises ``ValueError``; empty input gives empty codes. Mode keywords given with
     ``params`` must agree with it.
 
-    Modes (keyword-only): ``axis=k`` one (scale, zero point) per index along axis k; ``block_size=B`` one
-    per B consecutive values along ``axis`` (default the last); ``bits=1..8``; ``signed=True`` for int8
-    codes; ``symmetric=True``; ``include_zero=False`` for the tight range; ``compat='torch'`` rounds as
-    PyTorch does (multiplying by the float32 reciprocal of the scale); ``packed=True`` (bits <= 4) packs
-    the codes, lowest bits first.
+    Modes (keyword-only; ``None`` means the default shown, or the value held by ``params``): ``axis=k`` one
+    (scale, zero point) per index along axis k (default None: per tensor); ``block_size=B`` one per B
+    consecutive values along ``axis`` (default the last); ``bits=1..8`` (default 8); ``signed=True`` for int8
+    codes (default False: uint8); ``symmetric=True`` (default False); ``include_zero=False`` for the tight
+    range (default True); ``compat='torch'`` rounds as PyTorch does (multiplying by the float32 reciprocal of
+    the scale; default 'onnx'); ``packed=True`` (bits <= 4) packs the codes, lowest bits first. Integer
+    options take ``int`` or NumPy integers (not ``8.0`` or ``True``: ``TypeError``).
 
-    ``x`` is anything ``np.asarray`` accepts holding float16, float32 or float64 (any layout);
-    float64 is computed in float64. ``out``, if given, must be a writeable, C-contiguous array of the code
+    ``x`` is anything ``np.asarray`` accepts holding float16, float32 or float64 — NumPy arrays of any
+    layout, byte order or alignment, lists, scalars, buffers, CPU tensors that convert to NumPy;
+    float64 is computed in float64, float16 exactly as float32. Other dtypes (integers, bool, complex,
+    object) raise ``TypeError``. ``out``, if given, must be a writeable, C-contiguous array of the code
     dtype and ``x``'s shape that does not overlap ``x``; the result's ``values`` is then ``out``.
 
     >>> import numpy as np, qaffine as qa
