@@ -282,6 +282,19 @@ static unsigned long long exercise(qaffine::simd_level level, std::int32_t qmin,
     sum += static_cast<unsigned long long>(static_cast<long long>(y[5] * T(1000)));
     const qaffine::qparams d = qaffine::quantize_dynamic(x.data(), x.size(), q.data(), qmin, qmax, level);
     sum += static_cast<unsigned long long>(d.zero_point);
+    const qaffine::qparams e = qaffine::quantize_dynamic(x.data(), x.size(), q.data(),
+                                                         qaffine::scheme{qmin, qmax, true, true},
+                                                         qaffine::rounding::multiply, level);
+    sum += static_cast<unsigned long long>(e.zero_point);
+    qaffine::strided_view v;  // every other element, from the last one down
+    v.data = reinterpret_cast<const char*>(x.data() + (x.size() - 1));
+    v.shape = {67};
+    v.strides = {-2 * static_cast<std::ptrdiff_t>(sizeof(T))};
+    v.size = 67;
+    v.itemsize = sizeof(T);
+    const qaffine::dynamic_result r = qaffine::quantize_dynamic_status<T, T>(
+        v, qaffine::scheme{qmin, qmax, false, true}, qaffine::rounding::divide, q.data(), level);
+    sum += static_cast<unsigned long long>(r.params.zero_point) + static_cast<unsigned long long>(r.status);
     sum += qaffine::quantize_unchecked(x.data(), x.size(), p, q.data(), level) ? 1u : 0u;
     qaffine::dequantize_unchecked(q.data(), q.size(), p, y.data(), level);
     for (Q c : q) sum = sum * 31u + static_cast<unsigned char>(c);  // wraps: unsigned
