@@ -23,6 +23,8 @@ void register_types(py::module_& m) {
     py::register_exception<found_nan>(m, "FoundNaN", PyExc_ValueError);
     py::register_exception<found_inf>(m, "FoundInf", PyExc_ValueError);
 
+    // Scheme and Layout: two C++ structs bound the same way (a constructor, each field read-only, a repr); the
+    // look-alike blocks bind different fields.
     py::class_<qaffine::scheme>(m, "Scheme", "Code range and how parameters are chosen (qaffine::scheme).")
         .def(py::init([](std::int32_t qmin, std::int32_t qmax, bool symmetric, bool include_zero) {
                  const qaffine::scheme sc{qmin, qmax, symmetric, include_zero};

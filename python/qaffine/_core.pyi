@@ -16,6 +16,8 @@ class Rounding:
     @property
     def value(self) -> int: ...
 
+# Scheme and Layout are the C++ structs qaffine::scheme and qaffine::layout, bound field by field as read-only
+# properties: the look-alike stubs below mirror two different structs.
 class Scheme:
     """Code range and how parameters are chosen; ValueError if qmin >= qmax or symmetric without zero."""
 
