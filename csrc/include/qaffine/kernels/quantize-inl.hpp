@@ -1,0 +1,116 @@
+// qaffine/kernels/quantize-inl.hpp — the SIMD steps of the code kernels and the bracketed code loop, one body
+// for every level (no include guard: kernels/foreach_isa.hpp includes it once per level; the specification
+// is scalar::quantize_one in quantize.hpp). The loops around them that differ per level are in quantize.hpp.
+
+// y (clamped, not yet rounded) for a register of float or double; lo/hi are the clamp bounds for this
+// rounding. max(NaN, lo) = lo, as in the scalar loop.
+template <rounding R, class V>
+QAFFINE_ISA V step(V v, V s, V fz, V lo, V hi) noexcept {
+    V y;
+    if (R == rounding::divide) y = div(v, s);
+    else if (R == rounding::multiply) {
+        y = mul(v, s);
+        QAFFINE_KEEP(y);
+        y = add(y, fz);
+    }
+    else y = fma(v, s, fz);
+    return min(max(y, lo), hi);
+}
+
+// One (scale, zero point) in the form step() takes, for float lanes.
+struct run_params {
+    vf s, fz, lo, hi;
+    vi zadd;  // added after rounding: z for divide, 0 for the others (z is added before rounding there)
+};
+
+template <rounding R>
+QAFFINE_ISA run_params make_run_params(float s, std::int32_t z, std::int32_t qmin, std::int32_t qmax) noexcept {
+    const bool fused = R != rounding::divide;
+    return {set1(s), set1(static_cast<float>(z)), set1(static_cast<float>(fused ? qmin : qmin - z)),
+            set1(static_cast<float>(fused ? qmax : qmax - z)), set1_i32(fused ? 0 : z)};
+}
+
+// A register of codes (int32) of v by the rounding R (true division for divide); NaN lanes or'ed into nan.
+template <rounding R>
+QAFFINE_ISA vi codes(vf v, const run_params& p, mf& nan) noexcept {
+    nan = either(nan, unord(v, v));
+    return add_i32(cvt_i32(step<R>(v, p.s, p.fz, p.lo, p.hi)), p.zadd);
+}
+
+// Per-element parameters of one register in the form step() takes, converted once (quantize_vec, quantize_vec4).
+struct vec_params {
+    vf s, fz, lo, hi;
+    vi z;
+};
+
+template <rounding R>
+QAFFINE_ISA vec_params make_vec_params(vf s, vi z, vi qlo, vi qhi) noexcept {
+    const bool fused = R != rounding::divide;  // z added before rounding
+    return {s, cvt_f32(z), cvt_f32(fused ? qlo : sub_i32(qlo, z)), cvt_f32(fused ? qhi : sub_i32(qhi, z)), z};
+}
+
+template <rounding R>
+QAFFINE_ISA vi vec_codes(vf v, const vec_params& p) noexcept {
+    const vi q = cvt_i32(step<R>(v, p.s, p.fz, p.lo, p.hi));
+    return R != rounding::divide ? q : add_i32(q, p.z);
+}
+
+// The constants of the bracketed multiplication (detail::bracket) in registers.
+struct bracket_params {
+    vf ra, rb, mz, tlo, thi;
+    vi m;  // the bits of 1.5 * 2^23
+};
+
+// A register of codes (int32) of v by the bracketed multiplication; lanes to redo or'ed into bad.
+// Clamp = false when [qmin, qmax] is Q's whole range: the saturating packs of pack4 then clamp instead. That
+// holds because tA == tB only for |x/s| < 2^21 (where tA - 1.5*2^23 is the code minus nothing: an int32 of
+// small magnitude) or for x = ±Inf (bits 0x7F800000 / 0xFF800000, which minus 0x4B400000 stay on their side
+// of 0): for larger quotients the bracket is wider than a float step, so tA != tB.
+template <bool Clamp>
+QAFFINE_ISA vi bracket(vf v, const bracket_params& b, mf& bad) noexcept {
+    const vf ta = fma(v, b.ra, b.mz), tb = fma(v, b.rb, b.mz);
+    bad = either(bad, neq(ta, tb));
+    return sub_i32(bits(Clamp ? min(max(ta, b.tlo), b.thi) : ta), b.m);
+}
+
+// Four registers of x at a time; the rare group with a lane to redo is coded again by true division.
+// Stream: prefetch the input and write with non-temporal stores (out must be aligned to 4 * lanes bytes).
+template <bool Clamp, bool Stream, rounding R, class Q>
+QAFFINE_ISA std::size_t bracket_loop(const float* x, std::size_t n, Q* out, const detail::bracket& c,
+                                     const run_params& p, mf& nan) noexcept {
+    constexpr std::size_t L = lanes;
+    const bracket_params b{set1(c.ra), set1(c.rb), set1(c.mz), set1(c.tlo), set1(c.thi), set1_i32(0x4B400000)};
+    constexpr std::size_t ahead = detail::prefetch_bytes / sizeof(float);
+    std::size_t i = 0;
+    for (; i + 4 * L <= n; i += 4 * L) {
+        if (Stream)
+            for (std::size_t k = 0; k < 4 * L; k += 16) prefetch(x + i + ahead + k);  // a line per 16 floats
+        vf v0 = loadu(x + i), v1 = loadu(x + i + L), v2 = loadu(x + i + 2 * L), v3 = loadu(x + i + 3 * L);
+        QAFFINE_KEEP(v0); QAFFINE_KEEP(v1); QAFFINE_KEEP(v2); QAFFINE_KEEP(v3);
+        mf bad = none(0.0f);
+        vi q0 = bracket<Clamp>(v0, b, bad), q1 = bracket<Clamp>(v1, b, bad);
+        vi q2 = bracket<Clamp>(v2, b, bad), q3 = bracket<Clamp>(v3, b, bad);
+        if (any(bad)) {  // rare: true division
+            q0 = codes<R>(v0, p, nan);
+            q1 = codes<R>(v1, p, nan);
+            q2 = codes<R>(v2, p, nan);
+            q3 = codes<R>(v3, p, nan);
+        }
+        const vi w = pack4<Q>(q0, q1, q2, q3);
+        if (Stream) stream_bytes(out + i, w);
+        else storeu_bytes(out + i, w);
+    }
+    return i;
+}
+
+// The leading elements of x[0, n) coded by bracket_loop when R divides and the bracket applies (else none);
+// returns how many.
+template <bool Stream, rounding R, class Q>
+QAFFINE_ISA std::size_t bracketed(const float* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
+                                  std::int32_t qmax, Q* out, const run_params& p, mf& nan) noexcept {
+    if (R != rounding::divide) return 0;
+    const detail::bracket b = detail::make_bracket(s, z, qmin, qmax);
+    if (!b.usable) return 0;
+    return detail::whole_range<Q>(qmin, qmax) ? bracket_loop<false, Stream, R>(x, n, out, b, p, nan)
+                                              : bracket_loop<true, Stream, R>(x, n, out, b, p, nan);
+}
