@@ -202,14 +202,6 @@ QAFFINE_TARGET_AVX2 inline vi codes4(const float* x, const run_params& p, mf& na
     return pack4<Q>(codes<R>(v0, p, nan), codes<R>(v1, p, nan), codes<R>(v2, p, nan), codes<R>(v3, p, nan));
 }
 
-template <class Q>
-QAFFINE_TARGET_AVX2 inline void store16(Q* out, __m128i a, __m128i b, __m128i c, __m128i d) noexcept {
-    const __m128i ab = _mm_packs_epi32(a, b);
-    const __m128i cd = _mm_packs_epi32(c, d);
-    const __m128i bytes = std::is_signed<Q>::value ? _mm_packs_epi16(ab, cd) : _mm_packus_epi16(ab, cd);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
-}
-
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX2 inline bool quantize(isa, const float* x, std::size_t n, float s, std::int32_t z,
                                          std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
@@ -238,30 +230,6 @@ QAFFINE_TARGET_AVX2 inline bool quantize(isa, const float* x, std::size_t n, flo
 }
 
 template <rounding R, class Q>
-QAFFINE_TARGET_AVX2 inline bool quantize(isa, const double* x, std::size_t n, float s, std::int32_t z,
-                                         std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R != rounding::divide;  // z added before rounding
-    const vd sv = set1(static_cast<double>(s));
-    const vd fz = set1(static_cast<double>(z));
-    const vd lo = set1(static_cast<double>(fused ? qmin : qmin - z));
-    const vd hi = set1(static_cast<double>(fused ? qmax : qmax - z));
-    const __m128i zadd = _mm_set1_epi32(fused ? 0 : z);
-    md nan = none(0.0);
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m128i q[4];
-        for (int k = 0; k < 4; ++k) {
-            const vd v = loadu(x + i + 4 * k);
-            nan = either(nan, unord(v, v));
-            q[k] = _mm_add_epi32(_mm256_cvtpd_epi32(step<R>(v, sv, fz, lo, hi)), zadd);
-        }
-        store16(out + i, q[0], q[1], q[2], q[3]);
-    }
-    const bool tail_nan = scalar::quantize<R>(x + i, n - i, s, z, qmin, qmax, out + i);
-    return tail_nan || any(nan);
-}
-
-template <rounding R, class Q>
 QAFFINE_TARGET_AVX2 inline bool quantize_vec(isa, const float* x, std::size_t n, const float* s,
                                              const std::int32_t* z, std::int32_t qmin, std::int32_t qmax,
                                              Q* out) noexcept {
@@ -277,32 +245,6 @@ QAFFINE_TARGET_AVX2 inline bool quantize_vec(isa, const float* x, std::size_t n,
             q[k] = vec_codes<R>(v, make_vec_params<R>(loadu(s + j), loadu_i32(z + j), qlo, qhi));
         }
         storeu_bytes(out + i, pack4<Q>(q[0], q[1], q[2], q[3]));
-    }
-    const bool tail_nan = scalar::quantize_vec<R>(x + i, n - i, s + i, z + i, qmin, qmax, out + i);
-    return tail_nan || any(nan);
-}
-
-template <rounding R, class Q>
-QAFFINE_TARGET_AVX2 inline bool quantize_vec(isa, const double* x, std::size_t n, const float* s,
-                                             const std::int32_t* z, std::int32_t qmin, std::int32_t qmax,
-                                             Q* out) noexcept {
-    const bool fused = R != rounding::divide;  // z added before rounding
-    const __m128i qlo = _mm_set1_epi32(qmin), qhi = _mm_set1_epi32(qmax);
-    md nan = none(0.0);
-    std::size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m128i q[4];
-        for (int k = 0; k < 4; ++k) {
-            const std::size_t j = i + 4 * static_cast<std::size_t>(k);
-            const vd v = loadu(x + j);
-            const __m128i zi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(z + j));
-            const vd lo = _mm256_cvtepi32_pd(fused ? qlo : _mm_sub_epi32(qlo, zi));
-            const vd hi = _mm256_cvtepi32_pd(fused ? qhi : _mm_sub_epi32(qhi, zi));
-            nan = either(nan, unord(v, v));
-            q[k] = _mm256_cvtpd_epi32(step<R>(v, loadu_f64(s + j), _mm256_cvtepi32_pd(zi), lo, hi));
-            if (!fused) q[k] = _mm_add_epi32(q[k], zi);
-        }
-        store16(out + i, q[0], q[1], q[2], q[3]);
     }
     const bool tail_nan = scalar::quantize_vec<R>(x + i, n - i, s + i, z + i, qmin, qmax, out + i);
     return tail_nan || any(nan);
@@ -363,31 +305,6 @@ QAFFINE_TARGET_AVX512 inline bool quantize(isa, const float* x, std::size_t n, f
     return nan != 0;
 }
 
-template <rounding R, class Q>
-QAFFINE_TARGET_AVX512 inline bool quantize(isa, const double* x, std::size_t n, float s, std::int32_t z,
-                                           std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
-    const bool fused = R != rounding::divide;  // z added before rounding
-    const vd sv = set1(static_cast<double>(s));
-    const vd fz = set1(static_cast<double>(z));
-    const vd lo = set1(static_cast<double>(fused ? qmin : qmin - z));
-    const vd hi = set1(static_cast<double>(fused ? qmax : qmax - z));
-    const vi zadd = set1_i32(fused ? 0 : z);
-    md nan = 0;
-    for (std::size_t i = 0; i < n; i += 16) {
-        const __mmask16 m = mask_n(n - i);
-        const __mmask8 m0 = static_cast<__mmask8>(m & 0xFFu), m1 = static_cast<__mmask8>(m >> 8);
-        const vd a = _mm512_maskz_loadu_pd(m0, x + i);
-        const vd b = _mm512_maskz_loadu_pd(m1, x + i + 8);
-        nan = static_cast<md>(nan | _mm512_mask_cmp_pd_mask(m0, a, a, _CMP_UNORD_Q) |
-                              _mm512_mask_cmp_pd_mask(m1, b, b, _CMP_UNORD_Q));
-        const __m256i qa = _mm512_cvtpd_epi32(step<R>(a, sv, fz, lo, hi));
-        const __m256i qb = _mm512_cvtpd_epi32(step<R>(b, sv, fz, lo, hi));
-        const vi q = add_i32(_mm512_inserti64x4(_mm512_castsi256_si512(qa), qb, 1), zadd);
-        _mm512_mask_cvtepi32_storeu_epi8(out + i, m, q);
-    }
-    return nan != 0;
-}
-
 // Whole vectors with plain loads and a 16-byte store (a masked narrowing store per vector costs several times
 // the arithmetic on Zen 4: 4096 x 4096 per column, code pass 7.9 -> 5.0 ms), then a masked tail.
 template <rounding R, class Q>
@@ -437,30 +354,6 @@ QAFFINE_TARGET_AVX512 inline bool quantize_vec4(isa, const float* x, std::size_t
     for (std::size_t r = 0; r < 4; ++r)
         tail = quantize_vec<R>(isa{}, x + r * stride + i, n - i, s + i, z + i, qmin, qmax, out + r * stride + i) || tail;
     return tail || nan != 0;
-}
-
-template <rounding R, class Q>
-QAFFINE_TARGET_AVX512 inline bool quantize_vec(isa, const double* x, std::size_t n, const float* s,
-                                               const std::int32_t* z, std::int32_t qmin, std::int32_t qmax,
-                                               Q* out) noexcept {
-    const bool fused = R != rounding::divide;  // z added before rounding
-    const __m256i qlo = _mm256_set1_epi32(qmin), qhi = _mm256_set1_epi32(qmax);
-    md nan = 0;
-    std::size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const vd v = loadu(x + i);
-        const __m256i zi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + i));
-        const vd lo = _mm512_cvtepi32_pd(fused ? qlo : _mm256_sub_epi32(qlo, zi));
-        const vd hi = _mm512_cvtepi32_pd(fused ? qhi : _mm256_sub_epi32(qhi, zi));
-        nan = either(nan, unord(v, v));
-        __m256i q = _mm512_cvtpd_epi32(step<R>(v, loadu_f64(s + i), _mm512_cvtepi32_pd(zi), lo, hi));
-        if (!fused) q = _mm256_add_epi32(q, zi);
-        alignas(32) std::int32_t tmp[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), q);
-        for (int k = 0; k < 8; ++k) out[i + static_cast<std::size_t>(k)] = static_cast<Q>(tmp[k]);
-    }
-    const bool tail_nan = scalar::quantize_vec<R>(x + i, n - i, s + i, z + i, qmin, qmax, out + i);
-    return tail_nan || nan != 0;
 }
 
 }  // namespace avx512

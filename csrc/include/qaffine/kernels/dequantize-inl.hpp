@@ -1,6 +1,15 @@
 // qaffine/kernels/dequantize-inl.hpp — the SIMD dequantize kernels, one body for every level (no include
 // guard: kernels/foreach_isa.hpp includes it once per level; the specification is scalar:: in dequantize.hpp).
 
+// The first `count` (< lanes) codes at q, zeros after them. Through a buffer: a masked byte load needs
+// AVX512VL (not part of the avx512 level), and AVX2 has none.
+template <class Q>
+QAFFINE_ISA vi widen_n(const Q* q, std::size_t count) noexcept {
+    alignas(16) Q buf[16] = {};
+    std::memcpy(buf, q, count * sizeof(Q));
+    return widen(buf);
+}
+
 // Large runs (detail::dequantize_stream_min) write with non-temporal stores after a scalar head up to a
 // register-aligned address; the last lanes go through the level's partial load and store.
 template <class Q>

@@ -114,3 +114,56 @@ QAFFINE_ISA std::size_t bracketed(const float* x, std::size_t n, float s, std::i
     return detail::whole_range<Q>(qmin, qmax) ? bracket_loop<false, Stream, R>(x, n, out, b, p, nan)
                                               : bracket_loop<true, Stream, R>(x, n, out, b, p, nan);
 }
+
+// Double input: two registers of doubles give one register of codes, narrowed and stored together; the last
+// lanes go through the level's partial loads and stores (zeros past the end: no NaN there).
+template <rounding R, class Q>
+QAFFINE_ISA bool quantize(isa, const double* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
+                          std::int32_t qmax, Q* out) noexcept {
+    constexpr std::size_t L = lanes, H = lanes / 2;
+    const bool fused = R != rounding::divide;  // z added before rounding
+    const vd sv = set1(static_cast<double>(s)), fz = set1(static_cast<double>(z));
+    const vd lo = set1(static_cast<double>(fused ? qmin : qmin - z));
+    const vd hi = set1(static_cast<double>(fused ? qmax : qmax - z));
+    const vi zadd = set1_i32(fused ? 0 : z);
+    md nan = none(0.0);
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+        const vd a = loadu(x + i), b = loadu(x + i + H);
+        nan = either(nan, unord(a, b));
+        store_codes<Q>(out + i, add_i32(join(cvt_i32(step<R>(a, sv, fz, lo, hi)), cvt_i32(step<R>(b, sv, fz, lo, hi))), zadd));
+    }
+    if (i < n) {
+        const std::size_t left = n - i;
+        const vd a = loadu_n(x + i, left, 0.0), b = left > H ? loadu_n(x + i + H, left - H, 0.0) : set1(0.0);
+        nan = either(nan, unord(a, b));
+        store_codes_n<Q>(out + i, left, add_i32(join(cvt_i32(step<R>(a, sv, fz, lo, hi)), cvt_i32(step<R>(b, sv, fz, lo, hi))), zadd));
+    }
+    return any(nan);
+}
+
+// Per-element parameters of one register of doubles: its codes (int32).
+template <rounding R>
+QAFFINE_ISA vh vec_codes(vd v, const float* s, const std::int32_t* z, vh qlo, vh qhi) noexcept {
+    const bool fused = R != rounding::divide;  // z added before rounding
+    const vh zi = loadu_i32h(z);
+    const vd lo = cvt_f64(fused ? qlo : sub_i32(qlo, zi)), hi = cvt_f64(fused ? qhi : sub_i32(qhi, zi));
+    const vh q = cvt_i32(step<R>(v, loadu_f64(s), cvt_f64(zi), lo, hi));
+    return fused ? q : add_i32(q, zi);
+}
+
+template <rounding R, class Q>
+QAFFINE_ISA bool quantize_vec(isa, const double* x, std::size_t n, const float* s, const std::int32_t* z,
+                              std::int32_t qmin, std::int32_t qmax, Q* out) noexcept {
+    constexpr std::size_t L = lanes, H = lanes / 2;
+    const vh qlo = set1_i32h(qmin), qhi = set1_i32h(qmax);
+    md nan = none(0.0);
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+        const vd a = loadu(x + i), b = loadu(x + i + H);
+        nan = either(nan, unord(a, b));
+        store_codes<Q>(out + i, join(vec_codes<R>(a, s + i, z + i, qlo, qhi), vec_codes<R>(b, s + i + H, z + i + H, qlo, qhi)));
+    }
+    const bool tail_nan = scalar::quantize_vec<R>(x + i, n - i, s + i, z + i, qmin, qmax, out + i);
+    return tail_nan || any(nan);
+}

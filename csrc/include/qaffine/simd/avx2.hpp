@@ -140,14 +140,6 @@ QAFFINE_OP vi widen(const Q* q) noexcept {
     return std::is_signed<Q>::value ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
 }
 
-// The first `count` (< lanes) codes at q, zeros after them.
-template <class Q>
-QAFFINE_OP vi widen_n(const Q* q, std::size_t count) noexcept {
-    alignas(16) Q buf[16] = {};
-    std::memcpy(buf, q, count * sizeof(Q));
-    return widen(buf);
-}
-
 // Four vectors of int32 to 4 * lanes bytes in order, saturating to Q's range.
 template <class Q>
 QAFFINE_OP vi pack4(vi a, vi b, vi c, vi d) noexcept {
@@ -161,6 +153,31 @@ template <class Q>
 QAFFINE_OP void storeu_bytes(Q* p, vi v) noexcept { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
 template <class Q>
 QAFFINE_OP void stream_bytes(Q* p, vi v) noexcept { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v); }
+
+// A register of int32 already inside Q's range to `lanes` code bytes at p.
+template <class Q>
+QAFFINE_OP __m128i narrow(vi q) noexcept {
+    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    return std::is_signed<Q>::value ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
+}
+template <class Q>
+QAFFINE_OP void store_codes(Q* p, vi q) noexcept { _mm_storel_epi64(reinterpret_cast<__m128i*>(p), narrow<Q>(q)); }
+template <class Q>
+QAFFINE_OP void store_codes_n(Q* p, std::size_t count, vi q) noexcept {
+    alignas(16) Q b[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(b), narrow<Q>(q));
+    std::memcpy(p, b, count * sizeof(Q));
+}
+
+// ---- int32 lanes of a double register -------------------------------------------------------------------
+using vh = __m128i;
+QAFFINE_OP vh set1_i32h(std::int32_t v) noexcept { return _mm_set1_epi32(v); }
+QAFFINE_OP vh loadu_i32h(const std::int32_t* p) noexcept { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+QAFFINE_OP vh add_i32(vh a, vh b) noexcept { return _mm_add_epi32(a, b); }
+QAFFINE_OP vh sub_i32(vh a, vh b) noexcept { return _mm_sub_epi32(a, b); }
+QAFFINE_OP vd cvt_f64(vh v) noexcept { return _mm256_cvtepi32_pd(v); }
+QAFFINE_OP vh cvt_i32(vd v) noexcept { return _mm256_cvtpd_epi32(v); }  // nearest, ties to even
+QAFFINE_OP vi join(vh lo, vh hi) noexcept { return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1); }
 
 // ---- memory ---------------------------------------------------------------------------------------------
 QAFFINE_OP void prefetch(const void* p) noexcept { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }

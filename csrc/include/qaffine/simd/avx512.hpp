@@ -1,6 +1,9 @@
 // qaffine/simd/avx512.hpp — the AVX-512 (F + BW) vector operations the shared kernel bodies are written over
 // (16 floats, 16 int32 or 8 doubles per register): the names of simd/avx2.hpp, with opmask registers for
 // the flags and masked loads and stores for the tails. Every function carries QAFFINE_TARGET_AVX512.
+// The two files have the same shape on purpose (the same names in the same order, float and double alike):
+// that shared shape is the interface the bodies of kernels/ are written against, each line a different
+// instruction.
 #pragma once
 
 #include <cstddef>
@@ -107,15 +110,6 @@ QAFFINE_OP vi widen(const Q* q) noexcept {
     return std::is_signed<Q>::value ? _mm512_cvtepi8_epi32(v) : _mm512_cvtepu8_epi32(v);
 }
 
-// A masked 16-byte load needs AVX512VL (not part of the avx512 level), so the codes are copied into a
-// zeroed buffer instead.
-template <class Q>
-QAFFINE_OP vi widen_n(const Q* q, std::size_t count) noexcept {
-    alignas(16) Q buf[16] = {};
-    std::memcpy(buf, q, count * sizeof(Q));
-    return widen(buf);
-}
-
 template <class Q>
 QAFFINE_OP vi pack4(vi a, vi b, vi c, vi d) noexcept {
     const vi ab = _mm512_packs_epi32(a, b);  // per 128-bit lane k: a[4k..4k+4) b[4k..4k+4)
@@ -129,6 +123,23 @@ template <class Q>
 QAFFINE_OP void storeu_bytes(Q* p, vi v) noexcept { _mm512_storeu_si512(reinterpret_cast<void*>(p), v); }
 template <class Q>
 QAFFINE_OP void stream_bytes(Q* p, vi v) noexcept { _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v); }
+
+// A register of int32 already inside Q's range to `lanes` code bytes at p (vpmovdb truncates, which is exact
+// there for uint8 and int8 alike).
+template <class Q>
+QAFFINE_OP void store_codes(Q* p, vi q) noexcept { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(q)); }
+template <class Q>
+QAFFINE_OP void store_codes_n(Q* p, std::size_t count, vi q) noexcept { _mm512_mask_cvtepi32_storeu_epi8(p, mask_n(count), q); }
+
+// ---- int32 lanes of a double register -------------------------------------------------------------------
+using vh = __m256i;
+QAFFINE_OP vh set1_i32h(std::int32_t v) noexcept { return _mm256_set1_epi32(v); }
+QAFFINE_OP vh loadu_i32h(const std::int32_t* p) noexcept { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+QAFFINE_OP vh add_i32(vh a, vh b) noexcept { return _mm256_add_epi32(a, b); }
+QAFFINE_OP vh sub_i32(vh a, vh b) noexcept { return _mm256_sub_epi32(a, b); }
+QAFFINE_OP vd cvt_f64(vh v) noexcept { return _mm512_cvtepi32_pd(v); }
+QAFFINE_OP vh cvt_i32(vd v) noexcept { return _mm512_cvtpd_epi32(v); }
+QAFFINE_OP vi join(vh lo, vh hi) noexcept { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
 // ---- memory ---------------------------------------------------------------------------------------------
 QAFFINE_OP void prefetch(const void* p) noexcept { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
