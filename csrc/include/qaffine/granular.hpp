@@ -195,6 +195,10 @@ enum class dynamic_status : int { ok = 0, nan = 1, inf = 2 };
 
 #if QAFFINE_X86_SIMD
 QAFFINE_SIMD_BEGIN
+// ---- AVX-512 only ---------------------------------------------------------------------------------------
+// Sixteen blocks at once (block16): dynamic per-block quantization along the last axis, ONNX rules, with the
+// ranges reduced across registers and the parameters computed in lanes. It has no AVX2 counterpart (AVX2
+// takes these blocks one by one with the shared kernels); detail::block_pass says where it is used.
 namespace avx512 {
 
 // Reduces 16 vectors to one whose lanes hold each vector's minimum (Min = true) or maximum, in a

@@ -189,18 +189,11 @@ namespace qaffine {
 #if QAFFINE_X86_SIMD
 QAFFINE_SIMD_BEGIN
 // ---- AVX2 only ------------------------------------------------------------------------------------------
-// The loops around the shared steps (kernels/quantize-inl.hpp) differ per level: AVX2 has no narrowing store,
-// so it codes four registers and packs them into one store of 32 bytes (pack4); AVX-512 narrows each register
-// with vpmovdb and has masked heads and tails.
+// The float loops around the shared steps (kernels/quantize-inl.hpp) differ per level: AVX2 has no narrowing
+// store, so it codes four registers and packs them into one store of 32 bytes (pack4: five instructions for
+// the four, where store_codes takes four per register); AVX-512 narrows each register with vpmovdb,
+// streams 64 bytes assembled from four of them, and has masked heads and tails.
 namespace avx2 {
-
-// Four registers of x[0..4 * lanes) to 32 code bytes (written out: GCC -O2 keeps a q[4] loop in memory).
-template <rounding R, class Q>
-QAFFINE_TARGET_AVX2 inline vi codes4(const float* x, const run_params& p, mf& nan) noexcept {
-    vf v0 = loadu(x), v1 = loadu(x + 8), v2 = loadu(x + 16), v3 = loadu(x + 24);
-    QAFFINE_KEEP(v0); QAFFINE_KEEP(v1); QAFFINE_KEEP(v2); QAFFINE_KEEP(v3);
-    return pack4<Q>(codes<R>(v0, p, nan), codes<R>(v1, p, nan), codes<R>(v2, p, nan), codes<R>(v3, p, nan));
-}
 
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX2 inline bool quantize(isa, const float* x, std::size_t n, float s, std::int32_t z,
