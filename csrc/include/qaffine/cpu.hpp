@@ -171,7 +171,7 @@ inline simd_level usable_level(simd_level level) noexcept {
     return is_supported(level) ? level : max_supported_level();
 }
 
-// The tag of each level: kernels of a level take its tag as first parameter (kernels/foreach_isa.hpp).
+// The tag of each level: kernels of a level take its tag as first parameter (foreach_isa.hpp).
 namespace scalar {
 struct isa {
     static constexpr simd_level level = simd_level::scalar;

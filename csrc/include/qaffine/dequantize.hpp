@@ -46,10 +46,10 @@ inline void dequantize_vec(isa, const Q* q, std::size_t n, const float* s, const
 
 }  // namespace qaffine
 
-#include "simd/avx2.hpp"
-#include "simd/avx512.hpp"
+#include "ops_avx2.hpp"
+#include "ops_avx512.hpp"
 #define QAFFINE_KERNELS "dequantize-inl.hpp"
-#include "kernels/foreach_isa.hpp"
+#include "foreach_isa.hpp"
 
 namespace qaffine {
 

@@ -96,10 +96,10 @@ inline bool minmax_accumulate4(isa, const float* x, std::size_t stride, std::siz
 
 }  // namespace qaffine
 
-#include "simd/avx2.hpp"
-#include "simd/avx512.hpp"
+#include "ops_avx2.hpp"
+#include "ops_avx512.hpp"
 #define QAFFINE_KERNELS "minmax-inl.hpp"
-#include "kernels/foreach_isa.hpp"
+#include "foreach_isa.hpp"
 
 namespace qaffine {
 

@@ -179,17 +179,17 @@ inline bool quantize_vec(isa, const T* x, std::size_t n, const float* s, const s
 
 }  // namespace qaffine
 
-#include "simd/avx2.hpp"
-#include "simd/avx512.hpp"
+#include "ops_avx2.hpp"
+#include "ops_avx512.hpp"
 #define QAFFINE_KERNELS "quantize-inl.hpp"
-#include "kernels/foreach_isa.hpp"
+#include "foreach_isa.hpp"
 
 namespace qaffine {
 
 #if QAFFINE_X86_SIMD
 QAFFINE_SIMD_BEGIN
 // ---- AVX2 only ------------------------------------------------------------------------------------------
-// The float loops around the shared steps (kernels/quantize-inl.hpp) differ per level: AVX2 has no narrowing
+// The float loops around the shared steps (quantize-inl.hpp) differ per level: AVX2 has no narrowing
 // store, so it codes four registers and packs them into one store of 32 bytes (pack4: five instructions for
 // the four, where store_codes takes four per register); AVX-512 narrows each register with vpmovdb,
 // streams 64 bytes assembled from four of them, and has masked heads and tails.

@@ -1,6 +1,6 @@
-// qaffine/simd/avx2.hpp — the AVX2 + FMA vector operations the shared kernel bodies are written over
-// (8 floats, 8 int32 or 4 doubles per register). simd/avx512.hpp has the same names for 16 floats; the kernel
-// bodies in kernels/*-inl.hpp call only these names, and kernels/foreach_isa.hpp says how they are compiled
+// qaffine/ops_avx2.hpp — the AVX2 + FMA vector operations the shared kernel bodies are written over
+// (8 floats, 8 int32 or 4 doubles per register). ops_avx512.hpp has the same names for 16 floats; the kernel
+// bodies in *-inl.hpp call only these names, and foreach_isa.hpp says how they are compiled
 // once per level. Every function carries QAFFINE_TARGET_AVX2 and is inline: nothing here runs unless the
 // dispatcher (cpu.hpp, dispatch()) chose avx2.
 #pragma once
@@ -11,7 +11,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "../cpu.hpp"
+#include "cpu.hpp"
 
 #if QAFFINE_X86_SIMD
 QAFFINE_SIMD_BEGIN
@@ -112,7 +112,7 @@ QAFFINE_OP bool any(md m) noexcept { return _mm256_movemask_pd(m) != 0; }
 
 // NaN check of the range loops, on the integer side (the FP pipes are busy with min/max): the largest |bits|
 // seen; a NaN's exceed 0x7F800000 (1e6 floats on Zen 4: 37 -> 31 us against a compare per pair of vectors).
-// The AVX-512 level keeps its compares (simd/avx512.hpp says why).
+// The AVX-512 level keeps its compares (ops_avx512.hpp says why).
 struct range_nan {
     vi top;
 };

@@ -1,5 +1,5 @@
-// qaffine/kernels/quantize-inl.hpp — the SIMD steps of the code kernels and the bracketed code loop, one body
-// for every level (no include guard: kernels/foreach_isa.hpp includes it once per level; the specification
+// qaffine/quantize-inl.hpp — the SIMD steps of the code kernels and the bracketed code loop, one body
+// for every level (no include guard: foreach_isa.hpp includes it once per level; the specification
 // is scalar::quantize_one in quantize.hpp). The loops around them that differ per level are in quantize.hpp.
 
 // y (clamped, not yet rounded) for a register of float or double; lo/hi are the clamp bounds for this

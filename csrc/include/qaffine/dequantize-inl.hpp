@@ -1,5 +1,5 @@
-// qaffine/kernels/dequantize-inl.hpp — the SIMD dequantize kernels, one body for every level (no include
-// guard: kernels/foreach_isa.hpp includes it once per level; the specification is scalar:: in dequantize.hpp).
+// qaffine/dequantize-inl.hpp — the SIMD dequantize kernels, one body for every level (no include
+// guard: foreach_isa.hpp includes it once per level; the specification is scalar:: in dequantize.hpp).
 
 // The first `count` (< lanes) codes at q, zeros after them. Through a buffer: a masked byte load needs
 // AVX512VL (not part of the avx512 level), and AVX2 has none.

@@ -1,8 +1,8 @@
-// qaffine/simd/avx512.hpp — the AVX-512 (F + BW) vector operations the shared kernel bodies are written over
-// (16 floats, 16 int32 or 8 doubles per register): the names of simd/avx2.hpp, with opmask registers for
+// qaffine/ops_avx512.hpp — the AVX-512 (F + BW) vector operations the shared kernel bodies are written over
+// (16 floats, 16 int32 or 8 doubles per register): the names of ops_avx2.hpp, with opmask registers for
 // the flags and masked loads and stores for the tails. Every function carries QAFFINE_TARGET_AVX512.
 // The two files have the same shape on purpose (the same names in the same order, float and double alike):
-// that shared shape is the interface the bodies of kernels/ are written against, each line a different
+// that shared shape is the interface the *-inl.hpp bodies are written against, each line a different
 // instruction.
 #pragma once
 
@@ -12,7 +12,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "../cpu.hpp"
+#include "cpu.hpp"
 
 #if QAFFINE_X86_SIMD
 QAFFINE_SIMD_BEGIN
@@ -86,7 +86,7 @@ QAFFINE_OP md either(md a, md b) noexcept { return static_cast<md>(a | b); }
 QAFFINE_OP bool any(mf m) noexcept { return m != 0; }
 QAFFINE_OP bool any(md m) noexcept { return m != 0; }
 
-// The range loops' NaN check stays a compare here: the integer form of simd/avx2.hpp gained in L2 (1e5
+// The range loops' NaN check stays a compare here: the integer form of ops_avx2.hpp gained in L2 (1e5
 // floats: 2.1 -> 1.5 us) but lost from L3 (1e6: 30.4 -> 31.7 us) on Zen 4.
 struct range_nan {
     mf m;

@@ -1,5 +1,5 @@
-// qaffine/kernels/minmax-inl.hpp — the SIMD range kernels, one body for every level (no include guard:
-// kernels/foreach_isa.hpp includes it once per level; the specification is scalar:: in minmax.hpp).
+// qaffine/minmax-inl.hpp — the SIMD range kernels, one body for every level (no include guard:
+// foreach_isa.hpp includes it once per level; the specification is scalar:: in minmax.hpp).
 // min(v, acc) returns acc when v is NaN: the rule of the scalar loop, so NaNs never enter an accumulator and
 // are reported through a separate flag (range_nan: integer-side at AVX2, compares at AVX-512; the ops
 // headers say why).
