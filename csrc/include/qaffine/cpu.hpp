@@ -171,4 +171,42 @@ inline simd_level usable_level(simd_level level) noexcept {
     return is_supported(level) ? level : max_supported_level();
 }
 
+// The tag of each level: kernels of a level take its tag as first parameter (foreach_isa.hpp).
+namespace scalar {
+struct isa {
+    static constexpr simd_level level = simd_level::scalar;
+};
+}  // namespace scalar
+#if QAFFINE_X86_SIMD
+namespace avx2 {
+struct isa {
+    static constexpr simd_level level = simd_level::avx2;
+};
+}  // namespace avx2
+namespace avx512 {
+struct isa {
+    static constexpr simd_level level = simd_level::avx512;
+};
+}  // namespace avx512
+#endif
+
+/// The one SIMD dispatch: calls f(tag) with the tag of `level` lowered to what runs here (scalar::isa,
+/// avx2::isa or avx512::isa), so that f's call kernel(tag, ...) picks that level's kernel by
+/// argument-dependent lookup. f must return the same type for every tag. A switch, not a pointer table: the
+/// level is an argument of every entry point (tests and QAFFINE_SIMD change it at run time), and a switch on
+/// it costs a compare where a pointer would cost an indirect call that keeps the kernel from being inlined.
+template <class F>
+inline decltype(auto) dispatch(simd_level level, F&& f) {
+#if QAFFINE_X86_SIMD
+    switch (usable_level(level)) {
+        case simd_level::avx512: return f(avx512::isa{});
+        case simd_level::avx2: return f(avx2::isa{});
+        case simd_level::scalar: break;
+    }
+#else
+    (void)level;
+#endif
+    return f(scalar::isa{});
+}
+
 }  // namespace qaffine

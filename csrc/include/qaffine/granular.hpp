@@ -195,6 +195,10 @@ enum class dynamic_status : int { ok = 0, nan = 1, inf = 2 };
 
 #if QAFFINE_X86_SIMD
 QAFFINE_SIMD_BEGIN
+// ---- AVX-512 only ---------------------------------------------------------------------------------------
+// Sixteen blocks at once (block16): dynamic per-block quantization along the last axis, ONNX rules, with the
+// ranges reduced across registers and the parameters computed in lanes. It has no AVX2 counterpart (AVX2
+// takes these blocks one by one with the shared kernels); detail::block_pass says where it is used.
 namespace avx512 {
 
 // Reduces 16 vectors to one whose lanes hold each vector's minimum (Min = true) or maximum, in a
@@ -312,10 +316,10 @@ QAFFINE_SIMD_END
 
 namespace detail {
 
-// One pass over blocks u0..u1 of a last-axis layout with the kernels of one level and rounding fixed at
-// compile time: per block, its range, parameters and codes. Returns a dynamic_status value.
-// Per block, one at a time: its range, parameters and codes.
-template <simd_level L, rounding R, class T, class Q>
+// One pass over blocks u0..u1 of a last-axis layout with the kernels of one level (its tag Isa) and rounding
+// fixed at compile time: per block, one at a time, its range, parameters and codes. Returns a dynamic_status
+// value.
+template <class Isa, rounding R, class T, class Q>
 int block_range(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
                std::int32_t* zero_point, Q* out) {
     const std::size_t C = g.channels, nb = g.blocks();
@@ -328,109 +332,79 @@ int block_range(const T* x, const layout& g, const scheme& sc, std::size_t u0, s
     };
     for (std::size_t u = u0; u < u1; ++u) {
         const std::size_t at = block(u).at, len = block(u).len;
-        minmax_result<T> mm;
 #if QAFFINE_X86_SIMD
         // A block of at most 16 KiB is too short for minmax's own prefetch to run ahead of it: the next one's
         // lines are requested now (4096x4096 float32 per row on Zen 4: 3.2 -> 2.2 ms; from 32 KiB on, no gain).
-        if (L != simd_level::scalar && u + 1 < u1) {
+        if (Isa::level != simd_level::scalar && u + 1 < u1) {
             const span next = block(u + 1);
             if (next.len * sizeof(T) <= 16384)
                 for (std::size_t k = 0; k < next.len * sizeof(T); k += 64)
                     _mm_prefetch(reinterpret_cast<const char*>(x + next.at) + k, _MM_HINT_T0);
         }
-        if (L == simd_level::avx512) mm = avx512::minmax(x + at, len);
-        else if (L == simd_level::avx2) mm = avx2::minmax(x + at, len);
-        else mm = scalar::minmax(x + at, len);
-#else
-        mm = scalar::minmax(x + at, len);
 #endif
+        const minmax_result<T> mm = minmax(Isa{}, x + at, len);
         if (mm.has_nan) return static_cast<int>(dynamic_status::nan);
         if (std::isinf(mm.lo) || std::isinf(mm.hi)) return static_cast<int>(dynamic_status::inf);
         const qparams p = choose_qparams_checked<T>(mm.lo, mm.hi, sc);
         scale[u] = p.scale;
         zero_point[u] = p.zero_point;
-        const float ks = kernel_scale(p.scale, R);
-#if QAFFINE_X86_SIMD
-        if (L == simd_level::avx512) avx512::quantize<R>(x + at, len, ks, p.zero_point, sc.qmin, sc.qmax, out + at);
-        else if (L == simd_level::avx2) avx2::quantize<R>(x + at, len, ks, p.zero_point, sc.qmin, sc.qmax, out + at);
-        else scalar::quantize<R>(x + at, len, ks, p.zero_point, sc.qmin, sc.qmax, out + at);
-#else
-        scalar::quantize<R>(x + at, len, ks, p.zero_point, sc.qmin, sc.qmax, out + at);
-#endif
+        quantize<R>(Isa{}, x + at, len, kernel_scale(p.scale, R), p.zero_point, sc.qmin, sc.qmax, out + at);
     }
     return 0;
 }
 
-template <simd_level L, rounding R, class T, class Q>
+template <class Isa, rounding R, class T, class Q>
 int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
                std::int32_t* zero_point, Q* out) {
 #if QAFFINE_X86_SIMD
-    const std::size_t C = g.channels, nb = g.blocks();
-    // Blocks of a multiple of 16 floats, ONNX rules: runs of 16 full blocks of one row at a time; the rest
-    // (a row's last full blocks, a short final block) one by one. Used where that rest is at most a quarter
-    // of a row's full blocks and rows keep 64-byte alignment (measured: otherwise no faster than one by one).
-    const std::size_t full = g.block == 0 ? 0 : C / g.block;  // full blocks per row
-    if (L == simd_level::avx512 && R == rounding::divide && std::is_same<T, float>::value && g.block % 16 == 0 &&
-        g.block <= 1024 && C % 16 == 0 && full % 16 <= full / 4 && !sc.symmetric && sc.include_zero) {
-        const std::size_t B = g.block;
-        const std::int32_t* order = avx512::block16_order();
-        const float* xf = reinterpret_cast<const float*>(x);
-        // Large arrays: prefetch; and non-temporal stores where rows hold whole blocks and the codes are
-        // 16-byte aligned (groups then follow each other without ordinary stores between them; mixing the
-        // two kinds on shared cache lines, as rows with leftover blocks would, costs more than it saves).
-        const bool big = g.size() >= stream_min;
-        const bool stream = big && C % B == 0 && (reinterpret_cast<std::uintptr_t>(out) & 15) == 0;
-        std::size_t u = u0;
-        while (u < u1) {
-            const std::size_t o = u / nb, row_end = std::min(u1, (o + 1) * nb);
-            const std::size_t full_end = std::min(row_end, o * nb + full);
-            for (; u + 16 <= full_end; u += 16) {
-                const std::size_t at = o * C + (u - o * nb) * B;
-                Q* ob = out + at;
-                float* sp = scale + u;
-                std::int32_t* zp = zero_point + u;
-                const bool ok = stream ? avx512::block16<true, true>(xf + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
-                                : big  ? avx512::block16<true, false>(xf + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
-                                       : avx512::block16<false, false>(xf + at, B, sc.qmin, sc.qmax, sp, zp, ob, order);
-                if (!ok) {
-                    const int st = block_range<L, R, T, Q>(x, g, sc, u, u + 16, scale, zero_point, out);
-                    if (st != 0) return st;
+    // Blocks of a multiple of 16 floats, ONNX rules, at AVX-512: runs of 16 full blocks of one row at a time
+    // (avx512::block16); the rest (a row's last full blocks, a short final block) one by one. Used where that
+    // rest is at most a quarter of a row's full blocks and rows keep 64-byte alignment (measured: otherwise no
+    // faster than one by one).
+    if constexpr (Isa::level == simd_level::avx512 && R == rounding::divide && std::is_same<T, float>::value) {
+        const std::size_t C = g.channels, nb = g.blocks();
+        const std::size_t full = g.block == 0 ? 0 : C / g.block;  // full blocks per row
+        if (g.block % 16 == 0 && g.block <= 1024 && C % 16 == 0 && full % 16 <= full / 4 && !sc.symmetric &&
+            sc.include_zero) {
+            const std::size_t B = g.block;
+            const std::int32_t* order = avx512::block16_order();
+            // Large arrays: prefetch; and non-temporal stores where rows hold whole blocks and the codes are
+            // 16-byte aligned (groups then follow each other without ordinary stores between them; mixing the
+            // two kinds on shared cache lines, as rows with leftover blocks would, costs more than it saves).
+            const bool big = g.size() >= stream_min;
+            const bool stream = big && C % B == 0 && (reinterpret_cast<std::uintptr_t>(out) & 15) == 0;
+            std::size_t u = u0;
+            while (u < u1) {
+                const std::size_t o = u / nb, row_end = std::min(u1, (o + 1) * nb);
+                const std::size_t full_end = std::min(row_end, o * nb + full);
+                for (; u + 16 <= full_end; u += 16) {
+                    const std::size_t at = o * C + (u - o * nb) * B;
+                    Q* ob = out + at;
+                    float* sp = scale + u;
+                    std::int32_t* zp = zero_point + u;
+                    const bool ok = stream ? avx512::block16<true, true>(x + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
+                                    : big  ? avx512::block16<true, false>(x + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
+                                           : avx512::block16<false, false>(x + at, B, sc.qmin, sc.qmax, sp, zp, ob, order);
+                    if (!ok) {
+                        const int st = block_range<Isa, R, T, Q>(x, g, sc, u, u + 16, scale, zero_point, out);
+                        if (st != 0) return st;
+                    }
                 }
+                const int st = block_range<Isa, R, T, Q>(x, g, sc, u, row_end, scale, zero_point, out);
+                if (st != 0) return st;
+                u = row_end;
             }
-            const int st = block_range<L, R, T, Q>(x, g, sc, u, row_end, scale, zero_point, out);
-            if (st != 0) return st;
-            u = row_end;
+            if (stream) _mm_sfence();
+            return 0;
         }
-        if (stream) _mm_sfence();
-        return 0;
     }
 #endif
-    return block_range<L, R, T, Q>(x, g, sc, u0, u1, scale, zero_point, out);
+    return block_range<Isa, R, T, Q>(x, g, sc, u0, u1, scale, zero_point, out);
 }
 
 template <class T, class Q>
 using block_pass_fn = int (*)(const T*, const layout&, const scheme&, std::size_t, std::size_t, float*,
                               std::int32_t*, Q*);
-
-template <simd_level L, class T, class Q>
-block_pass_fn<T, Q> block_runner_for(rounding r) {
-    switch (r) {
-        case rounding::multiply: return &block_pass<L, rounding::multiply, T, Q>;
-        case rounding::fused: return &block_pass<L, rounding::fused, T, Q>;
-        case rounding::divide: break;
-    }
-    return &block_pass<L, rounding::divide, T, Q>;
-}
-
-template <class T, class Q>
-block_pass_fn<T, Q> block_runner(simd_level level, rounding r) {
-    switch (level) {
-        case simd_level::avx512: return block_runner_for<simd_level::avx512, T, Q>(r);
-        case simd_level::avx2: return block_runner_for<simd_level::avx2, T, Q>(r);
-        case simd_level::scalar: break;
-    }
-    return block_runner_for<simd_level::scalar, T, Q>(r);
-}
 
 }  // namespace detail
 
@@ -452,7 +426,11 @@ inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const
     if (g.block != 0 && g.inner == 1) {
         // Blocks along the last axis: range, parameters and codes while the block is in L1; the SIMD level
         // and rounding are resolved once, not per block.
-        const auto run = detail::block_runner<T, Q>(usable_level(level), r);
+        const detail::block_pass_fn<T, Q> run = dispatch(level, [r](auto isa) {
+            return dispatch(r, [](auto R) -> detail::block_pass_fn<T, Q> {
+                return &detail::block_pass<decltype(isa), decltype(R)::value, T, Q>;
+            });
+        });
         const std::size_t nb = g.blocks();
         std::atomic<int> status{0};
         parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
