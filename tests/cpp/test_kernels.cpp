@@ -12,6 +12,7 @@
 #include <limits>
 #include <random>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -772,6 +773,81 @@ void test_qparams() {
     check(threw, "quantize_dynamic rejects Inf", "scalar", x.size(), 0);
 }
 
+// quantize_dynamic, the public entry point and the strided form the Python module runs: the parameters
+// and bytes of the serial specification (scalar minmax, choose_qparams, scalar codes) for every scheme,
+// rounding, SIMD level and thread count, and for a reversed (negative-stride) view; NaN and ±Inf throw and
+// leave the output untouched.
+template <class T, class Q>
+void test_quantize_dynamic(std::mt19937_64& rng) {
+    const std::size_t n = (std::size_t(1) << 18) + 77;  // above 2 * parallel_grain: the pool splits it
+    std::normal_distribution<double> normal(0.0, 2.0);
+    std::vector<T> x(n);
+    for (auto& v : x) v = static_cast<T>(normal(rng));
+    const std::int32_t lo = std::numeric_limits<Q>::min(), hi = std::numeric_limits<Q>::max();
+    const std::int32_t lo4 = std::is_signed<Q>::value ? -8 : 0, hi4 = std::is_signed<Q>::value ? 7 : 15;
+    const qaffine::scheme schemes[] = {{lo, hi, false, true}, {lo4, hi4, true, true}, {lo, hi, false, false}};
+    const qaffine::rounding roundings[] = {qaffine::rounding::divide, qaffine::rounding::multiply,
+                                           qaffine::rounding::fused};
+    const std::vector<T> xr(x.rbegin(), x.rend());
+    qaffine::strided_view rev;
+    rev.data = reinterpret_cast<const char*>(x.data() + (n - 1));
+    rev.shape = {static_cast<std::ptrdiff_t>(n)};
+    rev.strides = {-static_cast<std::ptrdiff_t>(sizeof(T))};
+    rev.size = n;
+    rev.itemsize = sizeof(T);
+    for (const qaffine::scheme& sc : schemes) {
+        const qaffine::minmax_result<T> mm = qaffine::scalar::minmax(x.data(), n);
+        const qaffine::qparams p = qaffine::choose_qparams<T>(mm.lo, mm.hi, sc);
+        for (const qaffine::rounding r : roundings) {
+            const float ks = qaffine::kernel_scale(p.scale, r);
+            std::vector<Q> ref(n), ref_r(n);
+            qaffine::quantize_run(r, x.data(), n, ks, p.zero_point, sc.qmin, sc.qmax, ref.data(), qaffine::simd_level::scalar);
+            qaffine::quantize_run(r, xr.data(), n, ks, p.zero_point, sc.qmin, sc.qmax, ref_r.data(),
+                                  qaffine::simd_level::scalar);
+            for (std::size_t threads : {1u, 2u, 3u}) {
+                qaffine::set_num_threads(threads);
+                for (qaffine::simd_level level : levels()) {
+                    std::vector<Q> got(n);
+                    const qaffine::qparams g = qaffine::quantize_dynamic(x.data(), n, got.data(), sc, r, level);
+                    check(same_bits(g.scale, p.scale) && g.zero_point == p.zero_point &&
+                              same_bytes(got.data(), ref.data(), n),
+                          "quantize_dynamic", qaffine::to_string(level), n, threads);
+                    const qaffine::dynamic_result s = qaffine::quantize_dynamic_status<T, T>(rev, sc, r, got.data(), level);
+                    check(s.status == qaffine::dynamic_status::ok && same_bits(s.params.scale, p.scale) &&
+                              s.params.zero_point == p.zero_point && same_bytes(got.data(), ref_r.data(), n),
+                          "quantize_dynamic_status (reversed view)", qaffine::to_string(level), n, threads);
+                }
+            }
+        }
+    }
+    qaffine::set_num_threads(0);
+    const T bad[] = {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                     -std::numeric_limits<T>::infinity()};
+    for (const T b : bad) {
+        std::vector<T> y = x;
+        y[n / 2 + 1] = b;
+        for (qaffine::simd_level level : levels()) {
+            std::vector<Q> got(n, Q(7));
+            bool threw = false;
+            try {
+                qaffine::quantize_dynamic(y.data(), n, got.data(), schemes[0], qaffine::rounding::divide, level);
+            } catch (const std::domain_error&) {
+                threw = true;
+            }
+            bool untouched = true;
+            for (const Q c : got) untouched = untouched && c == Q(7);
+            check(threw && untouched, "quantize_dynamic rejects NaN/Inf", qaffine::to_string(level), n, 0);
+        }
+    }
+    bool empty_threw = false;
+    try {
+        qaffine::quantize_dynamic(x.data(), 0, static_cast<Q*>(nullptr), schemes[0]);
+    } catch (const std::invalid_argument&) {
+        empty_threw = true;
+    }
+    check(empty_threw, "quantize_dynamic rejects n == 0", "any", 0, 0);
+}
+
 }  // namespace
 
 int main() {
@@ -813,6 +889,10 @@ int main() {
     test_block16<std::int8_t>(rng);
     test_block16_streaming(rng);
     test_threads(rng);
+    test_quantize_dynamic<float, std::uint8_t>(rng);
+    test_quantize_dynamic<float, std::int8_t>(rng);
+    test_quantize_dynamic<double, std::uint8_t>(rng);
+    test_quantize_dynamic<double, std::int8_t>(rng);
     test_qparams();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
