@@ -7,7 +7,9 @@ import contextlib
 import os
 import sys
 import warnings
-from typing import Any, Iterator, List, Tuple
+from typing import Any, Callable, Iterator, List, Tuple
+
+import numpy as np
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -18,7 +20,29 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
     from qaffine import _core
 
+    import qaffine as qa
+
 SIMD_LEVELS = list(_core.supported_simd_levels())
+
+
+def result_key(q: "qa.QuantizedArray") -> Tuple[Any, ...]:
+    """Everything that makes two QuantizedArrays equal: code bytes, shapes, dtype, packing, parameters, mode."""
+    return (q.values.tobytes(), q.values.shape, q.values.dtype.str, q.packed, q.shape,
+            np.asarray(q.scale, dtype=np.float32).tobytes(), np.asarray(q.zero_point).astype(np.int64).tobytes(),
+            q.params.axis, q.params.block_size)
+
+
+def outcome(call: Callable[[], Any]) -> Any:
+    """Comparable bytes of a call's result (QuantizedArray, array, tuple), or its ValueError / TypeError."""
+    try:
+        r = call()
+    except (ValueError, TypeError) as e:
+        return type(e), str(e)
+    if isinstance(r, qa.QuantizedArray):
+        return result_key(r)
+    if isinstance(r, tuple):
+        return tuple((np.asarray(v).tobytes(), np.asarray(v).dtype.str, np.shape(v)) for v in r)
+    return np.asarray(r).tobytes(), np.asarray(r).dtype.str, np.shape(r)
 
 settings.register_profile("default", deadline=None, max_examples=200)
 settings.register_profile(

@@ -26,6 +26,7 @@ import pytest
 
 import qaffine as qa
 import reference as R
+from conftest import outcome as _outcome, result_key as _key
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -56,24 +57,6 @@ def _native_copy(x: np.ndarray) -> np.ndarray:
     out = np.array(x, dtype=x.dtype.newbyteorder("="), order="C")
     assert out.flags.c_contiguous and out.flags.aligned and out.dtype.isnative
     return out
-
-
-def _key(q: qa.QuantizedArray) -> Tuple[Any, ...]:
-    return (q.values.tobytes(), q.values.shape, q.values.dtype.str, q.packed, q.shape,
-            np.asarray(q.scale, dtype=np.float32).tobytes(), np.asarray(q.zero_point).astype(np.int64).tobytes(),
-            q.params.axis, q.params.block_size)
-
-
-def _outcome(call: Callable[[], Any]) -> Any:
-    try:
-        r = call()
-    except (ValueError, TypeError) as e:
-        return type(e), str(e)
-    if isinstance(r, qa.QuantizedArray):
-        return _key(r)
-    if isinstance(r, tuple):
-        return tuple((np.asarray(v).tobytes(), np.asarray(v).dtype.str, np.shape(v)) for v in r)
-    return np.asarray(r).tobytes(), np.asarray(r).dtype.str, np.shape(r)
 
 
 def _static_params(shape: Tuple[int, ...], gran: Dict[str, Any]) -> qa.QParams:

@@ -33,6 +33,7 @@ from hypothesis.extra import numpy as hnp
 import qaffine as qa
 import reference as R
 from conftest import SIMD_LEVELS, simd
+from conftest import outcome as _outcome
 
 FLT_MAX = float(np.finfo(np.float32).max)
 FLT_TINY = np.finfo(np.float32).tiny  # smallest normal float32
@@ -435,20 +436,6 @@ def _static_params(draw: st.DrawFn, shape: Tuple[int, ...], kw: Dict[str, Any]) 
     if axis is None:
         return qa.QParams(scale[0] if n else np.float32(1), int(zp[0]) if n else 0, **common)
     return qa.QParams(scale.reshape(pshape), zp.reshape(pshape), axis=axis, block_size=kw.get("block_size"), **common)
-
-
-def _outcome(call: Callable[[], Any]) -> Any:
-    """Comparable bytes of a call's result (QuantizedArray, array, tuple), or its ValueError / TypeError."""
-    try:
-        r = call()
-    except (ValueError, TypeError) as e:
-        return type(e), str(e)
-    if isinstance(r, qa.QuantizedArray):
-        return (r.values.tobytes(), r.values.shape, r.packed, np.asarray(r.scale, np.float32).tobytes(),
-                np.asarray(r.zero_point).astype(np.int64).tobytes(), r.params.axis)
-    if isinstance(r, tuple):
-        return tuple((np.asarray(v).tobytes(), np.asarray(v).dtype.str) for v in r)
-    return np.asarray(r).tobytes(), np.asarray(r).dtype.str, np.shape(r)
 
 
 def _native(a: np.ndarray) -> np.ndarray:

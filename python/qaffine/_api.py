@@ -51,7 +51,7 @@ def _as_float_array(x: Any, name: str = "x") -> np.ndarray:
 
 def _bad_values(a: np.ndarray, nan: bool = True, inf: bool = True) -> ValueError:
     """The error for x that the kernels found NaN (else an infinity) in; ``nan``/``inf`` False skip a scan
-    the kernel's status rules out."""
+    that the exception the kernel raised (FoundNaN / FoundInf) rules out."""
     found = first_bad(a, nan=nan, inf=inf)
     assert found is not None, "the kernels reported a value that NumPy does not see"
     return bad_value_error(found[0], unravel(found[1], a.shape))

@@ -50,13 +50,8 @@ struct contiguous_chunks {
 
 template <class T, class Chunks>
 inline minmax_result<T> minmax_chunks(const Chunks& chunks, simd_level level) {
-    minmax_result<T> all{std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(), false};
-    chunks([&](const T* p, std::size_t n) {
-        const minmax_result<T> r = minmax_parallel(p, n, level);
-        all.lo = r.lo < all.lo ? r.lo : all.lo;
-        all.hi = r.hi > all.hi ? r.hi : all.hi;
-        all.has_nan = all.has_nan || r.has_nan;
-    });
+    minmax_result<T> all = minmax_result<T>::empty();
+    chunks([&](const T* p, std::size_t n) { all.merge(minmax_parallel(p, n, level)); });
     return all;
 }
 
@@ -129,8 +124,7 @@ inline qparams quantize_dynamic(const T* x, std::size_t n, Q* out, const scheme&
                   "qaffine::quantize_dynamic takes float or double input");
     if (n == 0) throw std::invalid_argument("cannot choose quantization parameters for an empty array");
     validate(sc);
-    if (sc.qmin < std::numeric_limits<Q>::min() || sc.qmax > std::numeric_limits<Q>::max())
-        throw std::invalid_argument("[qmin, qmax] does not fit the code type");
+    detail::check_fits<Q>(sc.qmin, sc.qmax);
     const dynamic_result res = detail::quantize_dynamic_chunks<T>(detail::contiguous_chunks<T>{x, n}, sc, r, out, level);
     if (res.status == dynamic_status::nan) throw std::domain_error("input contains NaN");
     if (res.status == dynamic_status::inf) throw std::domain_error("input contains an infinite value");

@@ -21,6 +21,17 @@ struct minmax_result {
     T lo;
     T hi;
     bool has_nan;
+
+    /// The result of nothing (lo = +Inf, hi = -Inf), to merge() results of parts into.
+    static minmax_result empty() noexcept {
+        return {std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(), false};
+    }
+    /// Folds in the result of another part of the same array (exact: min and max combine in any order).
+    void merge(const minmax_result& r) noexcept {
+        lo = r.lo < lo ? r.lo : lo;
+        hi = r.hi > hi ? r.hi : hi;
+        has_nan = has_nan || r.has_nan;
+    }
 };
 
 namespace detail {

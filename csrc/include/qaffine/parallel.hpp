@@ -227,12 +227,8 @@ inline minmax_result<T> minmax_parallel(const T* x, std::size_t n, simd_level le
         std::lock_guard<std::mutex> lock(m);
         found.push_back(r);
     });
-    minmax_result<T> all{std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(), false};
-    for (const auto& r : found) {
-        all.lo = r.lo < all.lo ? r.lo : all.lo;
-        all.hi = r.hi > all.hi ? r.hi : all.hi;
-        all.has_nan = all.has_nan || r.has_nan;
-    }
+    minmax_result<T> all = minmax_result<T>::empty();
+    for (const auto& r : found) all.merge(r);
     return all;
 }
 

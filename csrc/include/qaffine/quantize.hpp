@@ -79,6 +79,13 @@ struct bracket {
     float ra = 0, rb = 0, mz = 0, tlo = 0, thi = 0;
 };
 
+/// std::invalid_argument unless [qmin, qmax] lies inside Q's range (the checked entry points' rule).
+template <class Q>
+inline void check_fits(std::int32_t qmin, std::int32_t qmax) {
+    if (qmin < std::numeric_limits<Q>::min() || qmax > std::numeric_limits<Q>::max())
+        throw std::invalid_argument("[qmin, qmax] does not fit the code type");
+}
+
 /// [qmin, qmax] is all of Q: the saturating packs of the bracket loops then clamp, and the float clamp is skipped.
 template <class Q>
 constexpr bool whole_range(std::int32_t qmin, std::int32_t qmax) noexcept {
@@ -431,8 +438,7 @@ template <class T, class Q>
 inline bool quantize(const T* x, std::size_t n, const qparams& p, Q* out, simd_level level = active_level(),
                      rounding r = rounding::divide) {
     validate(p);
-    if (p.qmin < std::numeric_limits<Q>::min() || p.qmax > std::numeric_limits<Q>::max())
-        throw std::invalid_argument("[qmin, qmax] does not fit the code type");
+    detail::check_fits<Q>(p.qmin, p.qmax);
     return quantize_run(r, x, n, kernel_scale(p.scale, r), p.zero_point, p.qmin, p.qmax, out, level);
 }
 
