@@ -43,8 +43,9 @@ py::array cached_empty(const std::vector<py::ssize_t>& shape, const py::dtype& d
 
 std::vector<std::string> supported_levels() {
     std::vector<std::string> names;
-    for (int l = 0; l <= static_cast<int>(qaffine::max_supported_level()); ++l)
-        names.emplace_back(qaffine::to_string(static_cast<qaffine::simd_level>(l)));
+    for (int l = 0; l < qaffine::simd_level_count; ++l)
+        if (qaffine::is_supported(static_cast<qaffine::simd_level>(l)))
+            names.emplace_back(qaffine::to_string(static_cast<qaffine::simd_level>(l)));
     return names;
 }
 

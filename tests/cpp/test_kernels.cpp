@@ -40,8 +40,8 @@ bool same_bytes(const void* a, const void* b, std::size_t n) { return n == 0 || 
 
 std::vector<qaffine::simd_level> levels() {
     std::vector<qaffine::simd_level> out;
-    for (int l = 0; l <= static_cast<int>(qaffine::max_supported_level()); ++l)
-        out.push_back(static_cast<qaffine::simd_level>(l));
+    for (int l = 0; l < qaffine::simd_level_count; ++l)
+        if (qaffine::is_supported(static_cast<qaffine::simd_level>(l))) out.push_back(static_cast<qaffine::simd_level>(l));
     return out;
 }
 

@@ -1,7 +1,8 @@
 // qaffine/cpu.hpp — SIMD levels, CPU feature detection and the process-wide dispatch decision.
 //
 // The level in use is decided once per process: the highest level the CPU *and* the OS support
-// (cpuid for the instructions, xgetbv for the register state the OS saves), lowered by the
+// (x86-64: cpuid for the instructions, xgetbv for the register state the OS saves; aarch64 Linux:
+// getauxval(AT_HWCAP)), lowered by the
 // QAFFINE_SIMD environment variable if it is set. set_active_level() changes it later (tests use it
 // to run every kernel at every level). Thread safety: all functions here may be called from any
 // thread; the level is an atomic.
@@ -42,6 +43,24 @@
 #define QAFFINE_X86_SIMD 0
 #endif
 
+// aarch64 with GCC or Clang: Advanced SIMD (NEON) is part of the base architecture (ARMv8-A), so its kernels
+// need no target attribute; getauxval still confirms it on Linux (cpu.hpp, detect_max_level). MSVC on ARM64
+// takes the portable loops.
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(QAFFINE_DISABLE_SIMD)
+#define QAFFINE_NEON_SIMD 1
+#include <arm_neon.h>
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
+#define QAFFINE_SIMD_BEGIN
+#define QAFFINE_SIMD_END
+// As on x86-64: keeps the vector(s) of v in registers as opaque values (no load folding, no FMA
+// contraction of a product with the following addition). A vf is two q-registers here (ops_neon.hpp).
+#define QAFFINE_KEEP(v) keep_in_register(v)
+#else
+#define QAFFINE_NEON_SIMD 0
+#endif
+
 namespace qaffine {
 
 namespace detail {
@@ -66,26 +85,33 @@ constexpr std::size_t stream_min = std::size_t(1) << 21;
 constexpr std::size_t dequantize_stream_min = std::size_t(1) << 23;
 }  // namespace detail
 
-/// Instruction-set levels, ordered: a CPU that supports a level supports every lower one.
-/// avx2 means AVX2 + FMA; avx512 means AVX512F + AVX512BW (every AVX-512 CPU since Skylake-SP).
-enum class simd_level : int { scalar = 0, avx2 = 1, avx512 = 2 };
+/// Instruction-set levels. scalar runs everywhere; the others belong to one architecture each, and within
+/// an architecture they are ordered (a CPU that supports a level supports every lower one of its kind):
+/// avx2 means AVX2 + FMA and avx512 means AVX512F + AVX512BW (every AVX-512 CPU since Skylake-SP), on
+/// x86-64; neon means aarch64 Advanced SIMD (with its FMA and round-to-nearest conversions).
+enum class simd_level : int { scalar = 0, avx2 = 1, avx512 = 2, neon = 3 };
 
-/// "scalar", "avx2" or "avx512".
+/// One past the largest simd_level value (to enumerate them).
+constexpr int simd_level_count = 4;
+
+/// "scalar", "avx2", "avx512" or "neon".
 inline const char* to_string(simd_level level) noexcept {
     switch (level) {
         case simd_level::avx2: return "avx2";
         case simd_level::avx512: return "avx512";
+        case simd_level::neon: return "neon";
         case simd_level::scalar: break;
     }
     return "scalar";
 }
 
-/// Parses "scalar" | "avx2" | "avx512". Throws std::invalid_argument for anything else.
+/// Parses "scalar" | "avx2" | "avx512" | "neon". Throws std::invalid_argument for anything else.
 inline simd_level parse_simd_level(const std::string& name) {
     if (name == "scalar") return simd_level::scalar;
     if (name == "avx2") return simd_level::avx2;
     if (name == "avx512") return simd_level::avx512;
-    throw std::invalid_argument("unknown SIMD level '" + name + "'; expected scalar, avx2 or avx512");
+    if (name == "neon") return simd_level::neon;
+    throw std::invalid_argument("unknown SIMD level '" + name + "'; expected scalar, avx2, avx512 or neon");
 }
 
 namespace detail {
@@ -117,9 +143,21 @@ inline simd_level detect_max_level() noexcept {
     // AVX-512 also needs opmask (bit 5) and the upper ZMM halves (bits 6, 7) saved by the OS.
     if (avx512 && (xcr0 & 0xE0u) == 0xE0u) return simd_level::avx512;
     return simd_level::avx2;
+#elif QAFFINE_NEON_SIMD
+#if defined(__linux__)
+    // HWCAP_ASIMD (bit 1): every ARMv8-A Linux reports it; a kernel that does not cannot run the NEON loops.
+    return (getauxval(AT_HWCAP) & (1ul << 1)) != 0 ? simd_level::neon : simd_level::scalar;
+#else
+    return simd_level::neon;  // macOS and the other aarch64 systems: Advanced SIMD is always there
+#endif
 #else
     return simd_level::scalar;
 #endif
+}
+
+/// The architecture a level belongs to (0: every one, 1: x86-64, 2: aarch64), and its rank within it.
+constexpr int level_family(simd_level level) noexcept {
+    return level == simd_level::scalar ? 0 : level == simd_level::neon ? 2 : 1;
 }
 
 inline simd_level initial_level() noexcept {
@@ -130,8 +168,12 @@ inline simd_level initial_level() noexcept {
     if (std::strcmp(env, "scalar") == 0) wanted = simd_level::scalar;
     else if (std::strcmp(env, "avx2") == 0) wanted = simd_level::avx2;
     else if (std::strcmp(env, "avx512") == 0) wanted = simd_level::avx512;
-    // An unknown value keeps the detected level; the Python layer warns about it.
-    return static_cast<int>(wanted) < static_cast<int>(max_level) ? wanted : max_level;
+    else if (std::strcmp(env, "neon") == 0) wanted = simd_level::neon;
+    // An unknown value keeps the detected level (the Python layer warns about it), and so does a level
+    // above the detected one or of another architecture.
+    const bool runs = wanted == simd_level::scalar ||
+                      (level_family(wanted) == level_family(max_level) && static_cast<int>(wanted) <= static_cast<int>(max_level));
+    return runs ? wanted : max_level;
 }
 
 inline std::atomic<int>& level_slot() noexcept {
@@ -147,9 +189,12 @@ inline simd_level max_supported_level() noexcept {
     return level;
 }
 
-/// True if kernels of `level` can run here.
+/// True if kernels of `level` can run here: scalar, and the levels of this CPU's architecture up to the
+/// highest it supports.
 inline bool is_supported(simd_level level) noexcept {
-    return static_cast<int>(level) <= static_cast<int>(max_supported_level());
+    const simd_level top = max_supported_level();
+    return level == simd_level::scalar ||
+           (detail::level_family(level) == detail::level_family(top) && static_cast<int>(level) <= static_cast<int>(top));
 }
 
 /// The level the dispatching kernels use now.
@@ -189,9 +234,16 @@ struct isa {
 };
 }  // namespace avx512
 #endif
+#if QAFFINE_NEON_SIMD
+namespace neon {
+struct isa {
+    static constexpr simd_level level = simd_level::neon;
+};
+}  // namespace neon
+#endif
 
 /// The one SIMD dispatch: calls f(tag) with the tag of `level` lowered to what runs here (scalar::isa,
-/// avx2::isa or avx512::isa), so that f's call kernel(tag, ...) picks that level's kernel by
+/// avx2::isa, avx512::isa or neon::isa), so that f's call kernel(tag, ...) picks that level's kernel by
 /// argument-dependent lookup. f must return the same type for every tag. A switch, not a pointer table: the
 /// level is an argument of every entry point (tests and QAFFINE_SIMD change it at run time), and a switch on
 /// it costs a compare where a pointer would cost an indirect call that keeps the kernel from being inlined.
@@ -201,8 +253,10 @@ inline decltype(auto) dispatch(simd_level level, F&& f) {
     switch (usable_level(level)) {
         case simd_level::avx512: return f(avx512::isa{});
         case simd_level::avx2: return f(avx2::isa{});
-        case simd_level::scalar: break;
+        default: break;
     }
+#elif QAFFINE_NEON_SIMD
+    if (usable_level(level) == simd_level::neon) return f(neon::isa{});
 #else
     (void)level;
 #endif

@@ -48,6 +48,7 @@ inline void dequantize_vec(isa, const Q* q, std::size_t n, const float* s, const
 
 #include "ops_avx2.hpp"
 #include "ops_avx512.hpp"
+#include "ops_neon.hpp"
 #define QAFFINE_KERNELS "dequantize-inl.hpp"
 #include "foreach_isa.hpp"
 

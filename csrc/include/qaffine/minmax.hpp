@@ -109,6 +109,7 @@ inline bool minmax_accumulate4(isa, const float* x, std::size_t stride, std::siz
 
 #include "ops_avx2.hpp"
 #include "ops_avx512.hpp"
+#include "ops_neon.hpp"
 #define QAFFINE_KERNELS "minmax-inl.hpp"
 #include "foreach_isa.hpp"
 

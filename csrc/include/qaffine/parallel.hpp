@@ -64,6 +64,8 @@ inline std::atomic<std::size_t>& thread_setting() noexcept {
 inline void cpu_relax() noexcept {
 #if QAFFINE_X86_SIMD
     __builtin_ia32_pause();
+#elif QAFFINE_NEON_SIMD
+    __asm__ __volatile__("yield");
 #endif
 }
 
