@@ -53,7 +53,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 @contextlib.contextmanager
 def simd(level: str) -> Iterator[None]:
-    """Runs the block with the kernels of `level` ('scalar', 'avx2', 'avx512'), then restores the previous one."""
+    """Runs the block with the kernels of `level` ('scalar', 'avx2', 'avx512', 'neon'), then restores the previous one."""
     previous = _core.simd_level()
     _core._set_simd_level(level)
     try:
@@ -64,7 +64,7 @@ def simd(level: str) -> Iterator[None]:
 
 @pytest.fixture(params=SIMD_LEVELS)
 def simd_level(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Forces each supported SIMD level in turn ('scalar', 'avx2', 'avx512'), then restores."""
+    """Forces each supported SIMD level in turn ('scalar', 'avx2', 'avx512', 'neon'), then restores."""
     with simd(request.param):
         yield request.param
 

@@ -35,7 +35,7 @@ def test_compare_runs_every_workload_and_writes_json(tmp_path: Path) -> None:
     meta = doc["meta"]
     assert {"cpu", "cpus", "date", "versions", "simd_level", "supported_simd_levels", "threads"} <= meta.keys()
     assert {"qaffine", "numpy", "torch", "onnxruntime"} <= meta["versions"].keys()
-    assert meta["simd_level"] in ("scalar", "avx2", "avx512")
+    assert meta["simd_level"] in ("scalar", "avx2", "avx512", "neon")
     assert meta["threads"] == [1, 2]
     assert {"quantize", "quantize_out", "dequantize", "dequantize_out"} <= doc["call_overhead_us"].keys()
     for why in doc["skipped"].values():  # a missing peer is a note, not a failure

@@ -44,6 +44,10 @@ def test_cpp_kernels_every_level_equals_scalar(tmp_path: Path) -> None:
     out = _build_and_run(tmp_path / "release", sanitize=False)
     passed = int(out.strip().splitlines()[-1].split()[0])
     assert passed > 100_000  # the suite really ran its checks
+    # Every SIMD level ran the same checks (tests/test_cpp_aarch64.py compares neon's count with this rule).
+    line = next(ln for ln in out.splitlines() if ln.startswith("checks per level:")).split(":", 1)[1].split()
+    simd_counts = {line[k]: int(line[k + 1]) for k in range(0, len(line), 2) if line[k] != "scalar"}
+    assert len(set(simd_counts.values())) <= 1, simd_counts
 
 
 @pytest.mark.slow

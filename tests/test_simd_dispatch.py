@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from typing import Optional
@@ -17,7 +18,9 @@ from conftest import simd
 
 SIMD_LEVELS = list(_core.supported_simd_levels())
 
-ALL_LEVELS = ["scalar", "avx2", "avx512"]
+ALL_LEVELS = ["scalar", "avx2", "avx512", "neon"]
+# The levels of this machine's architecture, lowest first: a CPU that supports one supports those before it.
+ARCH_LEVELS = ["scalar", "neon"] if platform.machine().lower() in ("aarch64", "arm64") else ["scalar", "avx2", "avx512"]
 
 
 def _level_in_subprocess(value: Optional[str], code: str = "") -> subprocess.CompletedProcess[str]:
@@ -30,17 +33,17 @@ def _level_in_subprocess(value: Optional[str], code: str = "") -> subprocess.Com
 
 
 def _expected_level(env_value: Optional[str]) -> str:
-    """The level QAFFINE_SIMD=env_value selects: min(that level, the highest supported); unset or unknown, the
-    highest supported."""
-    if env_value not in ALL_LEVELS:
+    """The level QAFFINE_SIMD=env_value selects: min(that level, the highest supported); unset, unknown or of
+    another architecture, the highest supported."""
+    if env_value not in ARCH_LEVELS:
         return SIMD_LEVELS[-1]
-    return ALL_LEVELS[min(ALL_LEVELS.index(env_value), len(SIMD_LEVELS) - 1)]
+    return ARCH_LEVELS[min(ARCH_LEVELS.index(env_value), len(SIMD_LEVELS) - 1)]
 
 
 def test_default_level_is_the_highest_supported() -> None:
     assert _core.max_simd_level() == SIMD_LEVELS[-1]
     assert SIMD_LEVELS[0] == "scalar"
-    assert SIMD_LEVELS == ALL_LEVELS[: len(SIMD_LEVELS)]
+    assert SIMD_LEVELS == ARCH_LEVELS[: len(SIMD_LEVELS)]
     assert _level_in_subprocess(None).stdout.strip() == SIMD_LEVELS[-1]
 
 
@@ -72,7 +75,7 @@ def test_env_var_lowers_the_level_the_kernels_run_at(wanted: str) -> None:
     assert level == wanted
     assert raised == SIMD_LEVELS[-1]
     if len(SIMD_LEVELS) > 1:
-        assert ALL_LEVELS.index(level) < ALL_LEVELS.index(raised)
+        assert ARCH_LEVELS.index(level) < ARCH_LEVELS.index(raised)
     x = np.random.default_rng(9).standard_normal(4099).astype(np.float32)
     with simd(wanted):
         assert codes == qa.quantize(x).values.tobytes().hex()
@@ -91,10 +94,12 @@ def test_set_level_rejects_unknown_levels_and_keeps_the_level() -> None:
     assert qa.simd_level() == before
 
 
-@pytest.mark.skipif(len(SIMD_LEVELS) == len(ALL_LEVELS), reason="this CPU supports every SIMD level")
 def test_set_level_rejects_levels_the_cpu_lacks_and_keeps_the_level() -> None:
+    """Always some: the levels of the other architecture, and those above this CPU's highest."""
     before = qa.simd_level()
-    for level in ALL_LEVELS[len(SIMD_LEVELS):]:
+    lacking = [level for level in ALL_LEVELS if level not in SIMD_LEVELS]
+    assert lacking
+    for level in lacking:
         with pytest.raises(ValueError, match="not supported"):
             _core._set_simd_level(level)
     assert qa.simd_level() == before

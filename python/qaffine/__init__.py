@@ -55,9 +55,9 @@ __all__ = [
 ]
 
 _env_level = os.environ.get("QAFFINE_SIMD", "")
-if _env_level and _env_level not in ("scalar", "avx2", "avx512"):
+if _env_level and _env_level not in ("scalar", "avx2", "avx512", "neon"):
     warnings.warn(
-        f"QAFFINE_SIMD={_env_level!r} is not a SIMD level (scalar, avx2, avx512); using {_core.simd_level()!r}",
+        f"QAFFINE_SIMD={_env_level!r} is not a SIMD level (scalar, avx2, avx512, neon); using {_core.simd_level()!r}",
         RuntimeWarning,
         stacklevel=2,
     )

@@ -140,13 +140,13 @@ def _check_params_shape(p: QParams, expected: Tuple[int, ...]) -> None:
 
 # ------------------------------------------------------------------------------------------------ API
 def simd_level() -> str:
-    """The SIMD level the kernels use: ``'avx512'``, ``'avx2'`` or ``'scalar'``.
+    """The SIMD level the kernels use: ``'avx512'``, ``'avx2'`` (x86-64), ``'neon'`` (aarch64) or ``'scalar'``.
 
     The highest level the CPU and OS support, unless lowered by the ``QAFFINE_SIMD`` environment
     variable (read once, at import).
 
     >>> import qaffine as qa
-    >>> qa.simd_level() in ("avx512", "avx2", "scalar")
+    >>> qa.simd_level() in ("avx512", "avx2", "neon", "scalar")
     True
     """
     return str(_core.simd_level())

@@ -20,8 +20,16 @@ namespace {
 
 int g_passed = 0;
 int g_failed = 0;
+int g_per_level[qaffine::simd_level_count] = {};  // checks of each level's results (passed or not)
+
+// Shard k of N (argv: "k/N") runs every N-th unit of work from the k-th, so that N processes run the suite in
+// parallel (under an emulator, where a single process takes a minute); "0/1", the default, runs all of it.
+unsigned g_shard = 0, g_shards = 1, g_unit = 0;
+bool mine() { return g_unit++ % g_shards == g_shard; }
 
 void check(bool ok, const char* what, const char* level, std::size_t n, std::size_t offset) {
+    for (int l = 0; l < qaffine::simd_level_count; ++l)
+        if (std::strcmp(level, qaffine::to_string(static_cast<qaffine::simd_level>(l))) == 0) ++g_per_level[l];
     if (ok) {
         ++g_passed;
     } else {
@@ -322,6 +330,7 @@ void test_ties(std::mt19937_64& rng) {
                                  0x1.000002p120f, 0x1p125f, 0x1p127f, 0x1.fffffep127f, 0x1p-126f, 0x1p-140f};
     for (int i = 0; i < 24; ++i) scales.push_back(static_cast<float>(std::ldexp(mant(rng), expo(rng))));
     for (float sc : scales) {
+        if (!mine()) continue;
         std::vector<T> x;
         for (int k = -400; k <= 400; ++k) {
             T v = static_cast<T>((k + 0.5) * static_cast<double>(sc));
@@ -850,50 +859,58 @@ void test_quantize_dynamic(std::mt19937_64& rng) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    if (argc > 1 && std::sscanf(argv[1], "%u/%u", &g_shard, &g_shards) != 2) g_shards = 0;
+    if (g_shards == 0 || g_shard >= g_shards) {
+        std::printf("usage: test_kernels [k/N]  (shard k of N, 0 <= k < N)\n");
+        return 2;
+    }
     std::printf("qaffine C++ kernel tests; highest SIMD level here: %s\n",
                 qaffine::to_string(qaffine::max_supported_level()));
     std::mt19937_64 rng(20261128);
-    test_minmax<float>(rng);
-    test_minmax<double>(rng);
-    test_quantize_vec_rows<std::uint8_t>(rng);
-    test_quantize_vec_rows<std::int8_t>(rng);
-    test_minmax_accumulate_rows<float>(rng);
-    test_minmax_accumulate_rows<double>(rng);
-    test_minmax_positions<float>(rng);
-    test_minmax_positions<double>(rng);
-    test_quantize<float, std::uint8_t>(rng);
-    test_quantize<float, std::int8_t>(rng);
-    test_quantize<double, std::uint8_t>(rng);
-    test_quantize<double, std::int8_t>(rng);
-    test_dequantize<std::uint8_t, float>(rng);
-    test_dequantize<std::uint8_t, double>(rng);
-    test_dequantize<std::int8_t, float>(rng);
-    test_dequantize<std::int8_t, double>(rng);
+    if (mine()) test_minmax<float>(rng);
+    if (mine()) test_minmax<double>(rng);
+    if (mine()) test_quantize_vec_rows<std::uint8_t>(rng);
+    if (mine()) test_quantize_vec_rows<std::int8_t>(rng);
+    if (mine()) test_minmax_accumulate_rows<float>(rng);
+    if (mine()) test_minmax_accumulate_rows<double>(rng);
+    if (mine()) test_minmax_positions<float>(rng);
+    if (mine()) test_minmax_positions<double>(rng);
+    if (mine()) test_quantize<float, std::uint8_t>(rng);
+    if (mine()) test_quantize<float, std::int8_t>(rng);
+    if (mine()) test_quantize<double, std::uint8_t>(rng);
+    if (mine()) test_quantize<double, std::int8_t>(rng);
+    if (mine()) test_dequantize<std::uint8_t, float>(rng);
+    if (mine()) test_dequantize<std::uint8_t, double>(rng);
+    if (mine()) test_dequantize<std::int8_t, float>(rng);
+    if (mine()) test_dequantize<std::int8_t, double>(rng);
     test_ties<float>(rng);
-    test_dequantize_streaming<std::uint8_t>(rng);
-    test_dequantize_streaming<std::int8_t>(rng);
+    if (mine()) test_dequantize_streaming<std::uint8_t>(rng);
+    if (mine()) test_dequantize_streaming<std::int8_t>(rng);
     for (bool narrowed : {false, true}) {
-        test_streaming<std::uint8_t>(rng, narrowed);
-        test_streaming<std::int8_t>(rng, narrowed);
+        if (mine()) test_streaming<std::uint8_t>(rng, narrowed);
+        if (mine()) test_streaming<std::int8_t>(rng, narrowed);
     }
     test_ties<double>(rng);
-    test_vec_kernels<float, std::uint8_t>(rng);
-    test_vec_kernels<float, std::int8_t>(rng);
-    test_vec_kernels<double, std::uint8_t>(rng);
-    test_vec_kernels<double, std::int8_t>(rng);
-    test_groups<float, std::uint8_t>(rng);
-    test_groups<float, std::int8_t>(rng);
-    test_groups<double, std::uint8_t>(rng);
-    test_block16<std::uint8_t>(rng);
-    test_block16<std::int8_t>(rng);
-    test_block16_streaming(rng);
-    test_threads(rng);
-    test_quantize_dynamic<float, std::uint8_t>(rng);
-    test_quantize_dynamic<float, std::int8_t>(rng);
-    test_quantize_dynamic<double, std::uint8_t>(rng);
-    test_quantize_dynamic<double, std::int8_t>(rng);
-    test_qparams();
-    std::printf("%d passed, %d failed\n", g_passed, g_failed);
+    if (mine()) test_vec_kernels<float, std::uint8_t>(rng);
+    if (mine()) test_vec_kernels<float, std::int8_t>(rng);
+    if (mine()) test_vec_kernels<double, std::uint8_t>(rng);
+    if (mine()) test_vec_kernels<double, std::int8_t>(rng);
+    if (mine()) test_groups<float, std::uint8_t>(rng);
+    if (mine()) test_groups<float, std::int8_t>(rng);
+    if (mine()) test_groups<double, std::uint8_t>(rng);
+    if (mine()) test_block16<std::uint8_t>(rng);
+    if (mine()) test_block16<std::int8_t>(rng);
+    if (mine()) test_block16_streaming(rng);
+    if (mine()) test_threads(rng);
+    if (mine()) test_quantize_dynamic<float, std::uint8_t>(rng);
+    if (mine()) test_quantize_dynamic<float, std::int8_t>(rng);
+    if (mine()) test_quantize_dynamic<double, std::uint8_t>(rng);
+    if (mine()) test_quantize_dynamic<double, std::int8_t>(rng);
+    if (mine()) test_qparams();
+    std::printf("checks per level:");
+    for (int l = 0; l < qaffine::simd_level_count; ++l)
+        if (g_per_level[l] > 0) std::printf(" %s %d", qaffine::to_string(static_cast<qaffine::simd_level>(l)), g_per_level[l]);
+    std::printf("\n%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }

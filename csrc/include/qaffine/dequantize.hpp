@@ -32,10 +32,32 @@ inline void dequantize_vec(const Q* q, std::size_t n, const float* s, const std:
         out[i] = static_cast<T>(static_cast<std::int32_t>(q[i]) - z[i]) * static_cast<T>(s[i]);
 }
 
-/// Tagged forms, the scalar level's entries for dispatch().
+}  // namespace scalar
+
+namespace portable {  // the scalar level's loops, for the vectorisers (minmax.hpp, namespace portable, says how)
+
+template <class Q, class T>
+QAFFINE_PORTABLE_LOOP void dequantize(const Q* q, std::size_t n, float scale, std::int32_t zero_point, T* out) noexcept {
+    constexpr std::size_t block = 16;
+    const T s = static_cast<T>(scale);
+    std::size_t i = 0;
+    for (; i + block <= n; i += block) {
+        Q c[block];  // codes copied first: out may alias q as far as the compiler knows (Q is a character type)
+        std::memcpy(c, q + i, sizeof(c));
+        QAFFINE_NO_UNROLL
+        for (std::size_t k = 0; k < block; ++k) out[i + k] = static_cast<T>(static_cast<std::int32_t>(c[k]) - zero_point) * s;
+    }
+    scalar::dequantize(q + i, n - i, scale, zero_point, out + i);
+}
+
+}  // namespace portable
+
+namespace scalar {
+
+/// Tagged forms, the scalar level's entries for dispatch() (the portable loops where there are some).
 template <class Q, class T>
 inline void dequantize(isa, const Q* q, std::size_t n, float scale, std::int32_t zero_point, T* out) noexcept {
-    dequantize(q, n, scale, zero_point, out);
+    portable::dequantize(q, n, scale, zero_point, out);
 }
 template <class Q, class T>
 inline void dequantize_vec(isa, const Q* q, std::size_t n, const float* s, const std::int32_t* z, T* out) noexcept {

@@ -18,6 +18,7 @@
 // Thread safety: pure functions of their arguments; distinct output ranges may be written concurrently.
 #pragma once
 
+#include <cfloat>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -170,11 +171,60 @@ inline bool quantize_vec(const T* x, std::size_t n, const float* s, const std::i
     return nan;
 }
 
-/// Tagged forms, the scalar level's entries for dispatch().
+}  // namespace scalar
+
+// The scalar level's loops, for the vectorisers (minmax.hpp, namespace portable, says how). The code loop
+// divides as the specification does, then rounds by adding and subtracting M = 1.5 * 2^23 (2^52 + 2^51 for
+// double): for |y| < 2^22 the sum lies in [2^23, 2^24), where floats are the integers, so the addition rounds y
+// half to even under the default rounding mode (nearbyint's assumption too) and the subtraction is exact;
+// M is even, so ties keep their parity. The clamp bounds decide it once per run: past 2^22 (zero points far
+// from 0), or where float arithmetic is wider than its type (FLT_EVAL_METHOD != 0, x87), the specification's
+// loop runs. Only division is done here: `multiply` must not be contracted into an FMA, and the barrier that
+// stops it (scalar::opaque) stops the vectoriser too; `fused` needs a hardware FMA to vectorise.
+namespace portable {
+
+template <rounding R, class T, class Q>
+QAFFINE_PORTABLE_LOOP bool quantize(const T* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
+                                    std::int32_t qmax, Q* out) noexcept {
+    using flag = typename std::conditional<sizeof(T) == 4, std::int32_t, std::int64_t>::type;
+    constexpr std::size_t block = 16;
+    const T lo = static_cast<T>(qmin - z), hi = static_cast<T>(qmax - z);
+    constexpr T magic = sizeof(T) == 4 ? T(0x1.8p23) : T(0x1.8p52);
+    constexpr T limit = sizeof(T) == 4 ? T(0x1p22) : T(0x1p51);
+    if (R != rounding::divide || FLT_EVAL_METHOD != 0 || !(lo > -limit && hi < limit))
+        return scalar::quantize<R>(x, n, s, z, qmin, qmax, out);
+    const T st = static_cast<T>(s);
+    flag nan[block] = {};
+    std::size_t i = 0;
+    for (; i + block <= n; i += block) {
+        // Codes through a local block: out may alias x as far as the compiler knows (Q is a character type), and
+        // GCC -O2 adds no run-time alias checks.
+        Q c[block];
+        QAFFINE_NO_UNROLL
+        for (std::size_t k = 0; k < block; ++k) {
+            const T v = x[i + k];
+            nan[k] |= static_cast<flag>(v != v);
+            T y = v / st;
+            y = y > lo ? y : lo;  // NaN -> lo
+            y = y < hi ? y : hi;
+            c[k] = static_cast<Q>(static_cast<std::int32_t>((y + magic) - magic) + z);
+        }
+        std::memcpy(out + i, c, sizeof(c));
+    }
+    bool any_nan = scalar::quantize<R>(x + i, n - i, s, z, qmin, qmax, out + i);
+    for (std::size_t k = 0; k < block; ++k) any_nan = any_nan || nan[k] != 0;
+    return any_nan;
+}
+
+}  // namespace portable
+
+namespace scalar {
+
+/// Tagged forms, the scalar level's entries for dispatch() (the portable loops where there are some).
 template <rounding R, class T, class Q>
 inline bool quantize(isa, const T* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin, std::int32_t qmax,
                      Q* out) noexcept {
-    return quantize<R>(x, n, s, z, qmin, qmax, out);
+    return portable::quantize<R>(x, n, s, z, qmin, qmax, out);
 }
 template <rounding R, class T, class Q>
 inline bool quantize_vec(isa, const T* x, std::size_t n, const float* s, const std::int32_t* z, std::int32_t qmin,
