@@ -78,6 +78,7 @@ def test_kernel_tests_pass_under_qemu_at_neon_and_scalar(kernel_tests: Path) -> 
     assert per_level["neon"] > 100_000
 
 
+@pytest.mark.slow
 def test_level_detection_and_override_under_qemu(aarch64_dir: Path) -> None:
     """getauxval finds NEON; QAFFINE_SIMD=scalar lowers it, an x86 level or an unknown name keeps it."""
     src = aarch64_dir / "level.cpp"
@@ -102,6 +103,7 @@ def test_level_detection_and_override_under_qemu(aarch64_dir: Path) -> None:
     assert run("sse9") == ["neon", "neon", "0", "1"]
 
 
+@pytest.mark.slow
 def test_example_prints_the_same_on_aarch64(aarch64_dir: Path, tmp_path: Path) -> None:
     """A plain `g++ -std=c++17 -O2 -static` build of examples/cpp under qemu prints the scale, zero point and
     checksum that the Python API computes here (x86-64), on its built-in input and on an odd-length file."""

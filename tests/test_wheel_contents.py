@@ -7,6 +7,7 @@ with zipfile and checks every file against what the source tree says should be t
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -121,3 +122,16 @@ def test_wheel_cmake_package_is_relocatable_and_found_through_the_entry_point(
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"qaffine include: {(site / 'qaffine' / 'include').as_posix()}" in r.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="manylinux policies are Linux's")
+def test_wheel_meets_a_manylinux_policy(wheel: Path) -> None:
+    """`auditwheel show` finds the extension consistent with a manylinux policy (which one depends on the
+    glibc and libstdc++ of the machine that built it; README, "Wheels")."""
+    auditwheel = shutil.which("auditwheel") or shutil.which("auditwheel", path=str(Path(sys.executable).parent))
+    if auditwheel is None:
+        pytest.skip("auditwheel is not installed (pip install auditwheel)")
+    r = subprocess.run([auditwheel, "show", str(wheel)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r'consistent with the\s+following platform tag:\s+"(manylinux_\d+_\d+_\w+)"', r.stdout)
+    assert m, f"no manylinux policy fits the wheel:\n{r.stdout}"

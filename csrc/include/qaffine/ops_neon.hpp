@@ -28,7 +28,7 @@
 namespace qaffine {
 namespace neon {
 
-#define QAFFINE_OP inline
+#define QAFFINE_OP __attribute__((always_inline)) inline
 
 struct vf {  // float lanes: 0-3 in a, 4-7 in b
     float32x4_t a, b;

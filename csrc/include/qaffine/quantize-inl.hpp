@@ -85,7 +85,7 @@ QAFFINE_ISA vi codes4(const float* x, run_params p, mf& nan) noexcept {
 // the bracket's for AVX2's 16 registers and the hot loop reloads them from the stack (AVX2, 1e6 floats per
 // tensor through the Python module on Zen 4: 98 -> 88 us).
 template <rounding R, class Q>
-__attribute__((noinline)) QAFFINE_ISA vi redo4(const float* x, run_params p, mf& nan) noexcept {
+QAFFINE_ISA_OUTLINE vi redo4(const float* x, run_params p, mf& nan) noexcept {
     return codes4<R, Q>(x, p, nan);
 }
 
