@@ -85,7 +85,9 @@ def numpy_dtype(st_dtype: str) -> np.dtype[Any]:
     """The NumPy dtype of a safetensors dtype (bfloat16 and float8 from ml_dtypes, imported only then)."""
     spec = _DTYPES[st_dtype][0]
     if spec.startswith("ml_dtypes."):
-        return np.dtype(getattr(_ml_dtypes(f"a {st_dtype} tensor"), spec.split(".", 1)[1]))
+        kind: Any = getattr(_ml_dtypes(f"a {st_dtype} tensor"), spec.split(".", 1)[1])
+        dtype: np.dtype[Any] = np.dtype(kind)
+        return dtype
     return np.dtype(spec)
 
 
@@ -150,7 +152,7 @@ class SafetensorsFile:
         self.name = os.fspath(path)
         if os.path.isdir(self.name):
             raise IsADirectoryError(21, "is a folder, not a .safetensors file", self.name)
-        self._f: IO[bytes] = open(self.name, "rb")
+        self._f = open(self.name, "rb")
         self._buf = np.empty(0, dtype=np.uint8)
         try:
             self.tensors, self.metadata = self._read_header()
