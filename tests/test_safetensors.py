@@ -13,6 +13,7 @@ sharded indexes, and ``qa.save_safetensors`` / ``qa.load_safetensors``.
 from __future__ import annotations
 
 import contextlib
+import doctest
 import io
 import json
 import math
@@ -191,6 +192,13 @@ def test_save_safetensors_refuses_clashing_names_and_bad_values(tmp_path: Path) 
     assert _files(tmp_path) == []
 
 
+def test_docstring_examples_run() -> None:
+    from qaffine import _safetensors
+
+    result = doctest.testmod(_safetensors, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
 # -------------------------------------------------------------------------------------------- selection
 def _model_like(tmp_path: Path) -> Dict[str, np.ndarray]:
     t = {"layers.0.attn.weight": RNG.standard_normal((8, 8)).astype(BF16),
@@ -244,7 +252,7 @@ def test_info_table_and_quantize_table(tmp_path: Path) -> None:
     out = ok("quantize", tmp_path / "m.safetensors", "-o", tmp_path / "q.safetensors", "--block-size", "4",
              "--bits", "4", "--packed")
     lines = out.splitlines()
-    assert lines[1] == "mode: per block (4 values along axis 1), 4-bit uint8, packed, asymmetric, range includes 0"
+    assert lines[1] == "mode: per block (4 values along the last axis), 4-bit uint8, packed, asymmetric, range includes 0"
     head = lines[2].split()
     assert head[:6] == ["tensor", "shape", "dtype", "mode", "before", "after"] and "SQNR" in head
     row = next(line for line in lines if line.startswith("layers.0.mlp.weight "))

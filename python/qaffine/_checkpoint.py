@@ -37,7 +37,7 @@ from ._finite import bad_value_error, first_bad, unravel
 from ._io import Header, PathLike, atomic_output
 from ._mode import FLAGS, Mode
 from ._params import QParams
-from ._stream import DEFAULT_CHUNK, Progress, _CodeSink
+from ._stream import DEFAULT_CHUNK, Progress
 
 __all__ = ["Report", "TensorRow", "checkpoint_info", "dequantize_checkpoint", "is_checkpoint",
            "quantize_checkpoint"]
@@ -133,7 +133,7 @@ def _outputs(inp: _Inputs, dst: PathLike) -> Tuple[List[str], Optional[str]]:
         paths = [os.path.join(folder, f"{stem}-{i + 1:05d}-of-{n:05d}.safetensors") for i in range(n)]
         index = out
     for p in paths + ([index] if index else []):
-        for f in inp.files + []:
+        for f in inp.files:
             if os.path.exists(p) and os.path.samefile(p, f.name):
                 raise ValueError(f"the output {p} is the input file {f.name}; choose another name")
         if index is not None and os.path.exists(p) and os.path.samefile(p, inp.name):
@@ -274,24 +274,18 @@ def _select(t: st.TensorInfo, include: Sequence[str], exclude: Sequence[str]) ->
     return len(t.shape) >= 2 and t.size > 0
 
 
-class _Entry:
-    """A file-like ``write`` into one tensor of a :class:`Writer` (for the code sink)."""
-
-    def __init__(self, w: st.Writer, name: str) -> None:
-        self._w, self._name = w, name
-
-    def write(self, data: Any) -> None:
-        self._w.write(self._name, data)
-
-
 def _rows(shape: Tuple[int, ...]) -> Tuple[int, int]:
     """(rows along axis 0, values per row); a 0-d tensor is one row of one value."""
     return (shape[0], math.prod(shape[1:])) if shape else (1, 1)
 
 
-def _step(shape: Tuple[int, ...], chunk: int, unit: int) -> int:
-    """Rows per slice: about ``chunk`` values, a multiple of ``unit`` rows."""
-    _, row = _rows(shape)
+def _step(h: Header, chunk: int) -> int:
+    """Rows per slice: about ``chunk`` values, a multiple of the rows that start a block along axis 0 and
+    of the rows that start a byte of packed codes, so that each slice is quantized (and packed) on its own."""
+    unit = st.packed_rows_unit(h)
+    if h.block_size is not None and h.axis == 0:
+        unit = unit * h.block_size // math.gcd(unit, h.block_size)
+    _, row = _rows(h.shape)
     step = max(1, chunk // max(row, 1))
     return max(unit, step - step % unit)
 
@@ -323,18 +317,18 @@ def _quantize_tensor(f: st.SafetensorsFile, t: st.TensorInfo, h: Header, w: st.W
     src = _Tensor(f, t)
     if t.size == 0:
         raise ValueError(f"{src.where} is empty (shape {t.shape}); there is nothing to quantize: --exclude it")
-    step = _step(t.shape, chunk, block if block is not None and a == 0 else 1)
+    step = _step(h, chunk)
     slices = [(i, min(src.rows, i + step)) for i in range(0, src.rows, step)]
     two_pass = block is None and a != 0  # per tensor, or per channel along axis > 0
     hat = np.dtype(np.float64 if t.dtype == "F64" else np.float32)
     stats = ErrorSums()
-    sink = _CodeSink(_Entry(w, st.part(t.name, "codes")), m.bits if m.packed else None)  # type: ignore[arg-type]
+    codes = st.part(t.name, "codes")
     scale = np.empty(h.params_shape, dtype=np.float32)
     zero_point = np.empty(h.params_shape, dtype=np.int32)
     bar = Progress(t.nbytes * (2 if two_pass else 1), t.name, progress, leave=False)
 
     def emit(x: npt.NDArray[Any], q: QuantizedArray) -> None:
-        sink.write(q.values)
+        w.write_array(codes, q.values)
         stats.add(x, q.dequantize(dtype=hat))
         bar.update(x.size * st.itemsize(t.dtype))
 
@@ -361,21 +355,20 @@ def _quantize_tensor(f: st.SafetensorsFile, t: st.TensorInfo, h: Header, w: st.W
                 raise ValueError(f"{src.where}: {e}") from None
             for i, j in slices:
                 x = _as_input(src.read(i, j))
-                emit(x, quantize(x, p))
+                emit(x, quantize(x, p, packed=m.packed))
             scale[...] = p.scale
             zero_point[...] = p.zero_point
         else:
             for i, j in slices:
                 x = _as_input(src.read(i, j))
                 try:
-                    q = quantize(x, axis=a, block_size=block, **kw)
+                    q = quantize(x, axis=a, block_size=block, packed=m.packed, **kw)
                 except ValueError as e:
                     raise src.bad(x, i, e) from None
                 rows = slice(i // block, -(-j // block)) if block is not None and a == 0 else slice(i, j)
                 scale[rows] = q.scale
                 zero_point[rows] = q.zero_point
                 emit(x, q)
-        sink.close()
     finally:
         bar.close()
     w.write_array(st.part(t.name, "scale"), scale)
@@ -482,10 +475,7 @@ def _dequantize_tensor(f: st.SafetensorsFile, qt: st.Quantized, out: str, w: st.
     p = st.params_of(f, qt)
     a, block = h.axis, h.block_size
     rows, row = _rows(h.shape)
-    unit = st.packed_rows_unit(h)
-    if block is not None and a == 0:
-        unit = unit * block // math.gcd(unit, block)
-    step = _step(h.shape, chunk, unit)
+    step = _step(h, chunk)
     dtype = st.numpy_dtype(out)
     bar = Progress(h.size * dtype.itemsize, qt.name, progress, leave=False)
     per = 8 // _packing.container_bits(h.bits) if h.packed else 1
@@ -493,18 +483,18 @@ def _dequantize_tensor(f: st.SafetensorsFile, qt: st.Quantized, out: str, w: st.
         for i in range(0, rows, step):
             j = min(rows, i + step)
             shape = ((j - i,) + h.shape[1:]) if h.shape else ()
-            if h.packed:
-                first, n = i * row // per, _packing.packed_size((j - i) * row, h.bits)
-                codes = _packing.unpack(f.read_bytes(qt.codes, first, n), h.bits, h.signed, shape)
-            else:
-                codes = np.ascontiguousarray(f.read(qt.codes, i, j) if h.shape else f.read(qt.codes))
             if a is None or (block is None and a != 0):
                 cp = p
             else:
                 sl = slice(i // block, -(-j // block)) if block is not None and a == 0 else slice(i, j)
                 cp = QParams._trusted(p.scale[sl], p.zero_point[sl], p._mode)
-            w.write_array(qt.name, _dequantize_as(QuantizedArray(codes, cp), dtype))
-            bar.update(codes.size * dtype.itemsize)
+            if h.packed:
+                first, n = i * row // per, _packing.packed_size((j - i) * row, h.bits)
+                q = QuantizedArray(np.array(f.read_bytes(qt.codes, first, n)), cp, shape=shape, packed=True)
+            else:
+                q = QuantizedArray(np.ascontiguousarray(f.read(qt.codes, i, j) if h.shape else f.read(qt.codes)), cp)
+            w.write_array(qt.name, _dequantize_as(q, dtype))
+            bar.update(q.size * dtype.itemsize)
     finally:
         bar.close()
 
@@ -587,10 +577,9 @@ def run_quantize(args: argparse.Namespace, progress: bool) -> int:
                             progress=progress)
     if not args.quiet:
         print(f"quantized {args.input} -> {', '.join(r.outputs)}")
-        q = r.quantized
-        if q:
-            assert q[0].mode is not None
-            print(f"mode: {q[0].mode.describe()}")
+        mode = Mode(args.axis, args.block_size, args.bits, args.signed, args.symmetric, not args.tight, None, None,
+                    args.packed)
+        print(f"mode: {mode.describe().replace('along axis -1', 'along the last axis')}")
         print("\n".join(table(r, errors=True)))
     return 0
 

@@ -450,7 +450,7 @@ def save_safetensors(path: PathLike, tensors: Mapping[str, Union[npt.NDArray[Any
     >>> path = os.path.join(tempfile.mkdtemp(), "q.safetensors")
     >>> qa.save_safetensors(path, {"w": qa.quantize(np.float32([[1, 2], [3, 4]]), bits=4, packed=True)})
     >>> qa.load_safetensors(path)["w"].codes()
-    array([[ 4,  8],
+    array([[ 4,  7],
            [11, 15]], dtype=uint8)
     """
     _check_names(tensors)
