@@ -457,6 +457,29 @@ sys.exit(main(["quantize", "b.safetensors", "-o", "qb.safetensors"]))
         r.stderr, r.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_interrupt_leaves_no_shard_and_no_temporary_file(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    index = _sharded(tmp_path, {f"w{i}": RNG.standard_normal((1024, 4096), dtype=np.float32) for i in range(4)}, 2)
+    before = _files(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "qaffine", "quantize", str(index), "-o", "q.safetensors.index.json",
+                             "--axis", "1", "--chunk-size", "4096"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(name.endswith(".part") for name in os.listdir(tmp_path)):  # writing has started
+        assert proc.poll() is None, "finished before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "no output written" in err and "Traceback" not in err, (out, err)
+    assert _files(tmp_path) == before
+
+
 # ----------------------------------------------------------------------------------- bounded memory (slow)
 _RSS = """
 import sys

@@ -328,7 +328,9 @@ def _quantize_tensor(f: st.SafetensorsFile, t: st.TensorInfo, h: Header, w: st.W
     bar = Progress(t.nbytes * (2 if two_pass else 1), t.name, progress, leave=False)
 
     def emit(x: npt.NDArray[Any], q: QuantizedArray) -> None:
-        w.write_array(codes, q.values)
+        # Quantized unpacked and packed here, not by quantize(packed=True): the error columns need the
+        # dequantized values, and dequantizing packed codes would unpack them again.
+        w.write_array(codes, _packing.pack(q.values, m.bits) if m.packed else q.values)
         stats.add(x, q.dequantize(dtype=hat))
         bar.update(x.size * st.itemsize(t.dtype))
 
@@ -355,14 +357,14 @@ def _quantize_tensor(f: st.SafetensorsFile, t: st.TensorInfo, h: Header, w: st.W
                 raise ValueError(f"{src.where}: {e}") from None
             for i, j in slices:
                 x = _as_input(src.read(i, j))
-                emit(x, quantize(x, p, packed=m.packed))
+                emit(x, quantize(x, p))
             scale[...] = p.scale
             zero_point[...] = p.zero_point
         else:
             for i, j in slices:
                 x = _as_input(src.read(i, j))
                 try:
-                    q = quantize(x, axis=a, block_size=block, packed=m.packed, **kw)
+                    q = quantize(x, axis=a, block_size=block, **kw)
                 except ValueError as e:
                     raise src.bad(x, i, e) from None
                 rows = slice(i // block, -(-j // block)) if block is not None and a == 0 else slice(i, j)
