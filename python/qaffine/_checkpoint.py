@@ -209,9 +209,10 @@ class ErrorSums:
         self.sum_sq = 0.0
 
     def add(self, x: npt.NDArray[Any], x_hat: npt.NDArray[Any]) -> None:
-        """A slice of data (float16/32/64) and its dequantized values (float32, or float64 for float64)."""
+        """A slice of data (float16/32/64) and its dequantized values (float32, or float64 for float64; a
+        contiguous array this call may overwrite)."""
         xf = x.reshape(-1).astype(x_hat.dtype, copy=False)
-        d = x_hat.reshape(-1) - xf
+        d = np.subtract(x_hat.reshape(-1), xf, out=x_hat.reshape(-1))  # x_hat is this slice's own: reused
         if d.size:
             self.max_abs = max(self.max_abs, float(d.max()), -float(d.min()))
         self.sum_sq += _square_sum(d)
