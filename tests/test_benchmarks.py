@@ -84,3 +84,17 @@ def test_memory_reports_every_case(tmp_path: Path) -> None:
         assert row["threads"] == 2
         assert row["maxrss_bytes"] >= row["baseline_bytes"] + row["input_bytes"]
         assert row["case"] in r.stdout
+
+
+@pytest.mark.slow
+def test_checkpoint_benchmark_prints_its_table(tmp_path: Path) -> None:
+    pytest.importorskip("safetensors")
+    pytest.importorskip("ml_dtypes")
+    out = tmp_path / "checkpoint.json"
+    r = run("checkpoint.py", "--mib", "4", "--tensor-mib", "1", "--repeats", "1", "--dir", str(tmp_path),
+            "--json", str(out))
+    assert "safetensors read + write (peer)" in r.stdout and "qaffine quantize" in r.stdout
+    doc = json.loads(out.read_text())
+    assert doc["tensors"] == 4 and doc["largest_tensor_bytes"] == 1 << 20
+    assert {"safetensors read + write (peer)", "qaffine quantize", "qaffine dequantize (bf16 out)"} == doc["results"].keys()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json"]  # the temporary folder is gone

@@ -28,6 +28,7 @@ from ._api import (
 )
 from ._io import load, save
 from ._params import QParams
+from ._safetensors import load_safetensors, save_safetensors
 from ._report import QuantizationError, error, plot
 from ._paths import get_cmake_dir, get_include
 
@@ -45,10 +46,12 @@ __all__ = [
     "get_cmake_dir",
     "get_include",
     "load",
+    "load_safetensors",
     "minmax",
     "plot",
     "quantize",
     "save",
+    "save_safetensors",
     "set_buffer_cache",
     "set_num_threads",
     "simd_level",

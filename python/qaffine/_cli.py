@@ -33,6 +33,7 @@ from typing import Any, Callable, NoReturn, Optional
 
 import numpy as np
 
+from ._checkpoint import is_checkpoint, run_dequantize, run_info, run_quantize
 from ._io import interrupt
 from ._stream import DEFAULT_CHUNK, dequantize_file, file_info, quantize_file
 
@@ -132,6 +133,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------ quantize
 def _quantize(args: argparse.Namespace) -> int:
+    if is_checkpoint(args.input):
+        return run_quantize(args, _progress(args))
+    if args.include or args.exclude:
+        raise ValueError(f"--include / --exclude select tensors of a .safetensors checkpoint; {args.input} is a .npy")
     r = quantize_file(args.input, args.output, axis=args.axis, block_size=args.block_size, bits=args.bits,
                       signed=args.signed, symmetric=args.symmetric, tight=args.tight, packed=args.packed,
                       chunk=args.chunk_size, progress=_progress(args))
@@ -156,6 +161,8 @@ def _quantize(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------- dequantize
 def _dequantize(args: argparse.Namespace) -> int:
+    if is_checkpoint(args.input):
+        return run_dequantize(args, _progress(args))
     h, dtype = dequantize_file(args.input, args.output, dtype=args.dtype, chunk=args.chunk_size,
                                progress=_progress(args))
     if not args.quiet:
@@ -166,6 +173,8 @@ def _dequantize(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- info
 def _info(args: argparse.Namespace) -> int:
+    if is_checkpoint(args.file):
+        return run_info(args)
     i = file_info(args.file)
     h = i.header
     source = h.source_dtype
@@ -217,11 +226,12 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     demo.set_defaults(func=_guard(_demo), prog=demo.prog)
 
     quant = sub.add_parser(
-        "quantize", help="quantize a .npy file (any size, streamed) into a qaffine .npz",
+        "quantize", help="quantize a .npy file (any size, streamed) into a qaffine .npz, or a .safetensors checkpoint",
         description="Quantizes IN.npy (float16/32/64) into OUT.npz (the qa.save layout), reading and writing "
                     "in chunks so memory stays bounded whatever the file size. The codes equal those of "
                     "qa.quantize on the whole array, bit for bit.")
-    quant.add_argument("input", metavar="IN.npy", help="the float16/32/64 array to quantize (np.save's format)")
+    quant.add_argument("input", metavar="IN.npy", help="the float16/32/64 array to quantize (np.save's format), or "
+                       "a .safetensors file, or the *.safetensors.index.json of a sharded checkpoint")
     quant.add_argument("-o", "--output", metavar="OUT.npz", required=True,
                        help="the file to write (a folder's name is refused: name the file in it)")
     quant.add_argument("--axis", type=int, metavar="K",
@@ -235,23 +245,33 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     quant.add_argument("--tight", action="store_true",
                        help="the tight range [min, max] (include_zero=False) instead of one containing 0")
     quant.add_argument("--packed", action="store_true", help="pack 1-, 2- or 4-bit fields (needs --bits <= 4)")
+    quant.add_argument("--include", action="append", metavar="GLOB",
+                       help="safetensors: quantize exactly the floating tensors whose name matches (repeatable; "
+                            "default: floating tensors of 2 or more dimensions)")
+    quant.add_argument("--exclude", action="append", metavar="GLOB",
+                       help="safetensors: copy the tensors whose name matches, unchanged (repeatable; wins over "
+                            "--include)")
     _stream_options(quant)
     quant.set_defaults(func=_guard(_quantize), prog=quant.prog)
 
     deq = sub.add_parser(
-        "dequantize", help="a qaffine .npz back to a float .npy (streamed)",
+        "dequantize", help="a qaffine .npz back to a float .npy (streamed), or a quantized .safetensors back",
         description="Writes scale * (codes - zero_point) of IN.npz to OUT.npy, in chunks.")
-    deq.add_argument("input", metavar="IN.npz", help="a file written by qaffine quantize or qa.save")
+    deq.add_argument("input", metavar="IN.npz", help="a file written by qaffine quantize or qa.save (or "
+                     "qa.save_safetensors: a .safetensors file or index)")
     deq.add_argument("-o", "--output", metavar="OUT.npy", required=True,
                      help="the file to write (a folder's name is refused: name the file in it)")
-    deq.add_argument("--dtype", choices=("float32", "float64"),
-                     help="output dtype (default: float64 if the data was float64, else float32)")
+    deq.add_argument("--dtype", choices=("float32", "float64", "float16", "bfloat16"),
+                     help="output dtype (default: float64 if the data was float64, else float32; safetensors: "
+                          "each tensor's own dtype; float16 and bfloat16 for safetensors)")
     _stream_options(deq)
     deq.set_defaults(func=_guard(_dequantize), prog=deq.prog)
 
-    info = sub.add_parser("info", help="shape, mode, parameters and size of a qaffine .npz",
+    info = sub.add_parser("info", help="shape, mode, parameters and size of a qaffine .npz; the tensor table of a "
+                          ".safetensors checkpoint",
                           description="Shape, dtype, mode, bits, parameter summary and compression ratio.")
-    info.add_argument("file", metavar="FILE.npz", help="a file written by qaffine quantize or qa.save")
+    info.add_argument("file", metavar="FILE.npz", help="a file written by qaffine quantize or qa.save, or a "
+                      ".safetensors file or index")
     info.set_defaults(func=_guard(_info), prog=info.prog)
 
 

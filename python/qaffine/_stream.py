@@ -62,8 +62,10 @@ _FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 class Progress:
     """A progress bar on stderr: tqdm if installed, else a plain percentage line; nothing if disabled."""
 
-    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+    def __init__(self, total: int, desc: str, enabled: bool, leave: bool = True) -> None:
+        # leave=False: the bar is erased when closed (one bar per tensor of a checkpoint)
         self._bar: Any = None
+        self._leave = leave
         self._plain = False
         self._done = 0
         self._total = max(total, 1)
@@ -74,7 +76,7 @@ class Progress:
         try:
             tqdm = importlib.import_module("tqdm")
             self._bar = tqdm.tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                                  file=sys.stderr, dynamic_ncols=True, mininterval=0.2)
+                                  file=sys.stderr, dynamic_ncols=True, mininterval=0.2, leave=leave)
         except ImportError:
             self._plain = True
 
@@ -93,7 +95,7 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
         elif self._plain:
-            sys.stderr.write("\n")
+            sys.stderr.write("\n" if self._leave else "\r" + " " * (len(self._desc) + 6) + "\r")
             sys.stderr.flush()
 
 
