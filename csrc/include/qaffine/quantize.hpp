@@ -7,8 +7,10 @@
 // Arithmetic is float32 for float input and float64 for double input; rounding is half to even (the default
 // floating-point environment). The clamp happens on y before the conversion to an integer, so ±Inf and huge
 // values saturate to qmin / qmax and never wrap around. A NaN gives qmin and makes the function return true;
-// callers that must reject NaN check the return value. Q is std::uint8_t or std::int8_t, [qmin, qmax] must lie
-// inside Q's range and |z| <= 2^23 (see validate()).
+// callers that must reject NaN check the return value. Q is std::uint8_t, std::int8_t, std::uint16_t or
+// std::int16_t, [qmin, qmax] must lie inside Q's range and |z| <= 2^23 (see validate()). Every code of 16-bit
+// Q, and qmin - z, qmax - z, are integers below 2^24: exact in float32, so 16-bit codes follow the same
+// arithmetic as 8-bit ones.
 //
 // quantize(...)      one (scale, zero point) for the whole run;
 // quantize_vec(...)  element i uses scale[i], zero_point[i] (per-channel along the last axis, per-block along
@@ -197,9 +199,9 @@ namespace qaffine {
 QAFFINE_SIMD_BEGIN
 // ---- AVX2 only ------------------------------------------------------------------------------------------
 // The float loops around the shared steps (quantize-inl.hpp) differ per level: AVX2 has no narrowing
-// store, so it codes four registers and packs them into one store of 32 bytes (pack4: five instructions for
-// the four, where store_codes takes four per register); AVX-512 narrows each register with vpmovdb,
-// streams 64 bytes assembled from four of them, and has masked heads and tails.
+// store, so it codes four registers and packs them into one store of 32 bytes per code byte (pack4: five
+// instructions for the four, where store_codes takes four per register); AVX-512 narrows each register
+// with vpmovdb / vpmovdw, streams the codes of four of them packed, and has masked heads and tails.
 namespace avx2 {
 
 template <rounding R, class Q>
@@ -211,7 +213,7 @@ QAFFINE_TARGET_AVX2 inline bool quantize(isa, const float* x, std::size_t n, flo
     std::size_t i = 0;
     if (n >= detail::stream_codes_min) {
         // Large run: aligned non-temporal stores, input prefetched.
-        i = (32 - (reinterpret_cast<std::uintptr_t>(out) & 31)) & 31;
+        i = ((32 - (reinterpret_cast<std::uintptr_t>(out) & 31)) & 31) / sizeof(Q);
         tail_nan = scalar::quantize<R>(x, i, s, z, qmin, qmax, out);
         i += bracketed<true, R>(x + i, n - i, s, z, qmin, qmax, out + i, p, nan);
         constexpr std::size_t ahead = detail::prefetch_bytes / sizeof(float);
@@ -255,8 +257,8 @@ QAFFINE_TARGET_AVX2 inline bool quantize_vec(isa, const float* x, std::size_t n,
 // ---- AVX-512 only ---------------------------------------------------------------------------------------
 namespace avx512 {
 
-// Values are inside Q's range after the clamp, so the truncating vpmovdb narrows exactly for both uint8
-// and int8. Long runs stream (prefetch, non-temporal 64-byte stores); divide runs of detail::bracket_min or
+// Values are inside Q's range after the clamp, so the truncating narrowing stores are exact for signed and
+// unsigned codes. Long runs stream (prefetch, non-temporal 64-byte stores); divide runs of detail::bracket_min or
 // more use the exact bracketed multiplication (detail::bracket) where it applies; the rest divide.
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize(isa, const float* x, std::size_t n, float s, std::int32_t z,
@@ -265,11 +267,10 @@ QAFFINE_TARGET_AVX512 inline bool quantize(isa, const float* x, std::size_t n, f
     mf nan = 0;
     std::size_t i = 0;
     if (n >= detail::stream_codes_min) {
-        const std::size_t head = (64 - (reinterpret_cast<std::uintptr_t>(out) & 63)) & 63;
+        const std::size_t head = ((64 - (reinterpret_cast<std::uintptr_t>(out) & 63)) & 63) / sizeof(Q);
         for (; i < head; i += 16) {
-            const __mmask16 m = mask_n(head - i);
-            const vf v = _mm512_maskz_loadu_ps(m, x + i);  // zeros past the head: no NaN there
-            _mm512_mask_cvtepi32_storeu_epi8(out + i, m, codes<R>(v, p, nan));
+            const vf v = _mm512_maskz_loadu_ps(mask_n(head - i), x + i);  // zeros past the head: no NaN there
+            store_codes_n(out + i, head - i, codes<R>(v, p, nan));
         }
         i = head;
         i += bracketed<true, R>(x + i, n - i, s, z, qmin, qmax, out + i, p, nan);
@@ -278,13 +279,9 @@ QAFFINE_TARGET_AVX512 inline bool quantize(isa, const float* x, std::size_t n, f
             for (std::size_t k = 0; k < 64; k += 16) prefetch(x + i + ahead + k);
             vf v0 = loadu(x + i), v1 = loadu(x + i + 16), v2 = loadu(x + i + 32), v3 = loadu(x + i + 48);
             QAFFINE_KEEP(v0); QAFFINE_KEEP(v1); QAFFINE_KEEP(v2); QAFFINE_KEEP(v3);
-            const __m128i b0 = _mm512_cvtepi32_epi8(codes<R>(v0, p, nan));
-            const __m128i b1 = _mm512_cvtepi32_epi8(codes<R>(v1, p, nan));
-            const __m128i b2 = _mm512_cvtepi32_epi8(codes<R>(v2, p, nan));
-            const __m128i b3 = _mm512_cvtepi32_epi8(codes<R>(v3, p, nan));
-            const vi w = _mm512_inserti32x4(
-                _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(b0), b1, 1), b2, 2), b3, 3);
-            stream_bytes(out + i, w);
+            const vi c0 = codes<R>(v0, p, nan), c1 = codes<R>(v1, p, nan);
+            const vi c2 = codes<R>(v2, p, nan), c3 = codes<R>(v3, p, nan);
+            stream_bytes(out + i, pack4<Q>(c0, c1, c2, c3));
         }
         sfence();
     } else if (n >= detail::bracket_min) {
@@ -294,13 +291,12 @@ QAFFINE_TARGET_AVX512 inline bool quantize(isa, const float* x, std::size_t n, f
         for (std::size_t k = 0; k < 64; k += 16) {
             vf v = loadu(x + i + k);
             QAFFINE_KEEP(v);
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + k), _mm512_cvtepi32_epi8(codes<R>(v, p, nan)));
+            store_codes(out + i + k, codes<R>(v, p, nan));
         }
     }
     for (; i < n; i += 16) {
-        const __mmask16 m = mask_n(n - i);
-        const vf v = _mm512_maskz_loadu_ps(m, x + i);  // zeros past the end: no NaN there
-        _mm512_mask_cvtepi32_storeu_epi8(out + i, m, codes<R>(v, p, nan));
+        const vf v = _mm512_maskz_loadu_ps(mask_n(n - i), x + i);  // zeros past the end: no NaN there
+        store_codes_n(out + i, n - i, codes<R>(v, p, nan));
     }
     return nan != 0;
 }
@@ -319,7 +315,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize_vec(isa, const float* x, std::size_t 
         QAFFINE_KEEP(v);
         const vec_params p = make_vec_params<R>(loadu(s + i), loadu_i32(z + i), qlo, qhi);
         nan = either(nan, unord(v, v));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(vec_codes<R>(v, p)));
+        store_codes(out + i, vec_codes<R>(v, p));
     }
     if (i < n) {
         const __mmask16 m = mask_n(n - i);
@@ -327,7 +323,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize_vec(isa, const float* x, std::size_t 
         const vf sv = _mm512_mask_loadu_ps(set1(1.0f), m, s + i);  // scale 1 in unused lanes
         const vec_params p = make_vec_params<R>(sv, _mm512_maskz_loadu_epi32(m, z + i), qlo, qhi);
         nan = either(nan, _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q));
-        _mm512_mask_cvtepi32_storeu_epi8(out + i, m, vec_codes<R>(v, p));
+        store_codes_n(out + i, n - i, vec_codes<R>(v, p));
     }
     return nan != 0;
 }
@@ -347,7 +343,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize_vec4(isa, const float* x, std::size_t
             vf v = loadu(x + r * stride + i);
             QAFFINE_KEEP(v);
             nan = either(nan, unord(v, v));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r * stride + i), _mm512_cvtepi32_epi8(vec_codes<R>(v, p)));
+            store_codes(out + r * stride + i, vec_codes<R>(v, p));
         }
     }
     bool tail = false;
@@ -367,8 +363,8 @@ inline bool quantize_run(const T* x, std::size_t n, float s, std::int32_t z, std
                          Q* out, simd_level level = active_level()) noexcept {
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                   "qaffine::quantize takes float or double input");
-    static_assert(std::is_same<Q, std::uint8_t>::value || std::is_same<Q, std::int8_t>::value,
-                  "qaffine::quantize writes std::uint8_t or std::int8_t codes");
+    static_assert(is_code_type<Q>::value,
+                  "qaffine::quantize writes std::uint8_t, std::int8_t, std::uint16_t or std::int16_t codes");
     return dispatch(level, [&](auto isa) {
         using scalar::quantize;  // makes quantize<R> name a template here; the call finds isa's kernel by ADL
         return quantize<R>(isa, x, n, s, z, qmin, qmax, out);
