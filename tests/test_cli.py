@@ -296,7 +296,7 @@ ERRORS = [
     (["quantize", "empty.npy", "-o", "o.npz"], "o.npz", ["empty.npy", "empty"]),
     (["quantize", "ok.npy", "-o", "o.npz", "--symmetric", "--tight"], "o.npz", ["--symmetric", "--tight"]),
     (["quantize", "ok.npy", "-o", "o.npz", "--bits", "6", "--packed"], "o.npz", ["--packed", "--bits <= 4"]),
-    (["quantize", "ok.npy", "-o", "o.npz", "--bits", "9"], "o.npz", ["--bits", "between 1 and 8"]),
+    (["quantize", "ok.npy", "-o", "o.npz", "--bits", "17"], "o.npz", ["--bits", "between 1 and 16"]),
     (["quantize", "ok.npy", "-o", "o.npz", "--axis", "2"], "o.npz", ["--axis 2", "out of range", "(5, 10)"]),
     (["quantize", "ok.npy", "-o", "o.npz", "--block-size", "0"], "o.npz", ["--block-size", "positive"]),
     (["quantize", "ok.npy", "-o", "o.npz", "--bits", "x"], "o.npz", ["--bits", "invalid int value"]),

@@ -132,7 +132,7 @@ def good(tmp_path: Path) -> Path:
     ({"qaffine_format": np.int64(2)}, "format version 2, newer than this qaffine reads (1); upgrade qaffine"),
     ({"qaffine_format": np.int64(0)}, "invalid format version 0"),
     ({"qaffine_format": np.float32(1)}, "'qaffine_format' should be a single value"),
-    ({"bits": np.int64(9)}, "bits must be between 1 and 8"),
+    ({"bits": np.int64(17)}, "bits must be between 1 and 16"),
     ({"bits": np.int64(5)}, "packed=True needs bits <= 4"),
     ({"axis": np.int64(7)}, "axis 7 is out of range for shape (6, 10, 4)"),
     ({"qmax": np.int64(300)}, "qmin=0, qmax=300 do not fit 4-bit codes"),

@@ -611,9 +611,9 @@ def test_block_size_below_one_is_a_value_error(block_size: int) -> None:
         qa.QParams(np.ones((4, 1), np.float32), np.zeros((4, 1), np.int32), block_size=block_size)
 
 
-@pytest.mark.parametrize("bits", [0, 9, -1, 16])
-def test_bits_outside_1_to_8_is_a_value_error(bits: int) -> None:
-    with pytest.raises(ValueError, match=r"bits must be between 1 and 8"):
+@pytest.mark.parametrize("bits", [0, 17, -1, 32])
+def test_bits_outside_1_to_16_is_a_value_error(bits: int) -> None:
+    with pytest.raises(ValueError, match=r"bits must be between 1 and 16"):
         qa.quantize(X2, bits=bits)
     with pytest.raises(ValueError, match=r"bits"):
         qa.choose_qparams(np.float32(-1), np.float32(1), bits=bits)
@@ -652,7 +652,7 @@ def test_params_with_agreeing_mode_keywords_are_accepted() -> None:
         _assert_codes(qa.quantize(X2, p, **kw).values, expected, X2, str(kw))
 
 
-@pytest.mark.parametrize("bits", [5, 6, 7, 8])
+@pytest.mark.parametrize("bits", [5, 6, 7, 8, 9, 16])
 def test_packed_with_more_than_4_bits_is_a_value_error(bits: int) -> None:
     with pytest.raises(ValueError, match=rf"packed=True needs bits <= 4, got bits={bits}"):
         qa.quantize(X2, bits=bits, packed=True)

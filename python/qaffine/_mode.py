@@ -210,7 +210,8 @@ class Mode(_Fields):
         if compat == "onnx":
             return _DIVIDE
         # torch.quantize_per_tensor (FBGEMM) rounds fma(x, 1/s, z); quantize_per_channel rounds (x * (1/s)) + z.
-        return _FUSED if self.axis is None else _MULTIPLY
+        # Codes above 8 bits: torch's type for them is qint32, whose quantize_per_tensor rounds (x * (1/s)) + z too.
+        return _FUSED if self.axis is None and self.bits <= 8 else _MULTIPLY
 
     def resolved(self, shape: Tuple[int, ...], spell: Spell = KEYWORDS) -> "Mode":
         """This mode with ``axis`` made an index into ``shape`` (0 <= axis < ndim); ValueError if none fits."""
