@@ -1044,7 +1044,6 @@ def test_16_bit_ties_and_saturation_match_onnx_quantize_linear(simd_level: str, 
     _assert_codes(qa.quantize(x, p).values, R.mode_quantize_codes(x, scale, zp, lo, hi, signed=signed), x, "Inf")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("signed", [False, True], ids=["uint16", "int16"])
 def test_16_bit_large_arrays_match_onnx(simd_level: str, signed: bool) -> None:
     # past the streaming threshold of the kernels (2**18 codes, non-temporal stores), odd length, odd offset
