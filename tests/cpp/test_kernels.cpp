@@ -370,11 +370,12 @@ void test_ties(std::mt19937_64& rng) {
                           static_cast<std::size_t>(zs & 0xFFFF) * 1000 + static_cast<std::size_t>(range.second));
                 }
             }
-            // 16-bit codes: the packs saturate to 16 bits; int16 zero points shifted by 2^15.
-            for (const auto& range : {std::pair<int, int>{0, 65535}, {0, 4095}, {3, 60000}})
+            // 16-bit codes: wide ranges divide, ranges up to detail::bracket_max_range take the bracket; int16
+            // zero points shifted by 2^15.
+            for (const auto& range : {std::pair<int, int>{0, 65535}, {0, 1024}, {0, 1025}, {3, 60000}})
                 ties_case<std::uint16_t>(x, sc, z, range, "ties uint16");
             if (z - 32768 >= -(1 << 23))
-                for (const auto& range : {std::pair<int, int>{-32768, 32767}, {-2048, 2047}, {-30000, 29000}})
+                for (const auto& range : {std::pair<int, int>{-32768, 32767}, {-512, 512}, {-30000, 29000}})
                     ties_case<std::int16_t>(x, sc, z - 32768, range, "ties int16");
         }
     }

@@ -73,8 +73,12 @@ constexpr std::size_t stream_codes_min = std::size_t(1) << 18;
 /// on normal data. Used when 2^-120 <= s <= 2^120 and |z| < 2^21 (so that Mz + [qmin, qmax] stays in the
 /// binade); other parameters take the division loop. tests/cpp/test_kernels.cpp checks it against the
 /// scalar division next to every rounding boundary.
+/// A lane is redone with probability about |x/s| * 2^-19 (the bracket's width in code units), so wide code
+/// ranges lose: up to qmax - qmin = 2^10 (a vector redone about 1 time in 8 at the range's ends) it pays;
+/// 16-bit ranges (|x/s| up to 2^16: nearly every vector redone) divide.
 /// Shorter runs (the blocks of per-block quantization) divide: the setup costs more than it saves.
 constexpr std::size_t bracket_min = 256;
+constexpr std::int32_t bracket_max_range = 1 << 10;
 
 struct bracket {
     bool usable = false;
@@ -96,7 +100,8 @@ constexpr bool whole_range(std::int32_t qmin, std::int32_t qmax) noexcept {
 
 inline bracket make_bracket(float s, std::int32_t z, std::int32_t qmin, std::int32_t qmax) noexcept {
     bracket b;
-    if (!(s >= 0x1p-120f && s <= 0x1p120f) || z <= -(1 << 21) || z >= (1 << 21)) return b;
+    if (!(s >= 0x1p-120f && s <= 0x1p120f) || z <= -(1 << 21) || z >= (1 << 21) || qmax - qmin > bracket_max_range)
+        return b;
     const double d = 1.0 / static_cast<double>(s);
     // One float step up / down from the nearest float (positive normal floats: the next bit pattern).
     std::uint32_t ua = 0, ub = 0;
