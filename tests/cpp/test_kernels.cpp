@@ -661,7 +661,8 @@ void test_block16(std::mt19937_64& rng) {
 }
 
 // Large per-block arrays take the prefetching, non-temporal-store variant of the 16-block kernel when the
-// codes are aligned to 16 codes: against the scalar level, with codes at offsets 0, 16 (streamed) and 1 (not).
+// codes are 16-byte aligned: against the scalar level, with codes at offsets 0, 16 (streamed), 8 (streamed when
+// 16-bit) and 1 (not).
 template <class Q>
 void test_block16_streaming(std::mt19937_64& rng) {
     const std::size_t C = 1024, B = 64, outer = qaffine::detail::stream_min / C + 3;
@@ -677,7 +678,7 @@ void test_block16_streaming(std::mt19937_64& rng) {
     std::vector<std::int32_t> rz(g.groups());
     qaffine::quantize_dynamic_groups(x.data(), g, sc, qaffine::rounding::divide, rs.data(), rz.data(), ref.data(),
                                      qaffine::simd_level::scalar);
-    for (std::size_t off : {0u, 16u, 1u}) {
+    for (std::size_t off : {0u, 16u, 8u, 1u}) {
         std::vector<Q> buf(g.size() + 128, Q(0x5A));
         Q* base = buf.data() + ((64 - (reinterpret_cast<std::uintptr_t>(buf.data()) & 63)) & 63) / sizeof(Q);
         for (auto level : levels()) {

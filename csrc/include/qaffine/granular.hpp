@@ -303,7 +303,7 @@ QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::in
         for (std::size_t k = 0; k < B; k += 16) {
             const __m512 y = step<rounding::divide>(_mm512_loadu_ps(p + k), sv, sv, l, h);  // NaN ruled out above
             const __m512i c = _mm512_add_epi32(_mm512_cvtps_epi32(y), zv);
-            if (Stream) stream_codes(o + k, c);  // o is aligned to 16 codes
+            if (Stream) stream_codes(o + k, c);  // o is 16-byte aligned
             else store_codes(o + k, c);
         }
     }
@@ -369,10 +369,10 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
             const std::size_t B = g.block;
             const std::int32_t* order = avx512::block16_order();
             // Large arrays: prefetch; and non-temporal stores where rows hold whole blocks and the codes are
-            // aligned to 16 codes (groups then follow each other without ordinary stores between them; mixing the
+            // 16-byte aligned (groups then follow each other without ordinary stores between them; mixing the
             // two kinds on shared cache lines, as rows with leftover blocks would, costs more than it saves).
             const bool big = g.size() >= stream_min;
-            const bool stream = big && C % B == 0 && (reinterpret_cast<std::uintptr_t>(out) & (16 * sizeof(Q) - 1)) == 0;
+            const bool stream = big && C % B == 0 && (reinterpret_cast<std::uintptr_t>(out) & 15) == 0;
             std::size_t u = u0;
             while (u < u1) {
                 const std::size_t o = u / nb, row_end = std::min(u1, (o + 1) * nb);

@@ -199,7 +199,7 @@ QAFFINE_OP void store_codes_n(Q* p, std::size_t count, vi q) noexcept {
     _mm_store_si128(reinterpret_cast<__m128i*>(b), narrow<Q>(q));
     std::memcpy(p, b, count * sizeof(Q));
 }
-// store_codes with a non-temporal store; p aligned to lanes * sizeof(Q) bytes.
+// store_codes with non-temporal stores; p aligned to 16 bytes (8 for 8-bit codes here).
 template <class Q>
 QAFFINE_OP void stream_codes(Q* p, vi q) noexcept {
     if constexpr (sizeof(Q) == 2) _mm_stream_si128(reinterpret_cast<__m128i*>(p), narrow<Q>(q));

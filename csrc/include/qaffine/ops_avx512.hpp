@@ -158,10 +158,16 @@ QAFFINE_OP void store_codes_n(Q* p, std::size_t count, vi q) noexcept {
     if constexpr (sizeof(Q) == 2) _mm512_mask_cvtepi32_storeu_epi16(p, mask_n(count), q);
     else _mm512_mask_cvtepi32_storeu_epi8(p, mask_n(count), q);
 }
+// Two 16-byte halves for 16-bit codes: NumPy's large arrays start 16 bytes past a page boundary.
 template <class Q>
 QAFFINE_OP void stream_codes(Q* p, vi q) noexcept {
-    if constexpr (sizeof(Q) == 2) _mm256_stream_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(q));
-    else _mm_stream_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(q));
+    if constexpr (sizeof(Q) == 2) {
+        const __m256i w = _mm512_cvtepi32_epi16(q);
+        _mm_stream_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(w));
+        _mm_stream_si128(reinterpret_cast<__m128i*>(p) + 1, _mm256_extracti128_si256(w, 1));
+    } else {
+        _mm_stream_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(q));
+    }
 }
 
 // ---- int32 lanes of a double register -------------------------------------------------------------------
