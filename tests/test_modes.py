@@ -1190,3 +1190,12 @@ def test_out_and_codes_of_16_bit_modes_must_have_the_16_bit_dtype() -> None:
     assert repr(p) == "QParams(scale=0.5, zero_point=40000, bits=16, qmin=0, qmax=65535)"
     _assert_codes(qa.quantize(np.float32([0.0, -1e9, 1e9, 1.0]), p).values, np.uint16([40000, 0, 65535, 40002]),
                   np.float32([0.0, -1e9, 1e9, 1.0]), "saturation")
+
+
+def test_error_report_counts_16_bit_codes() -> None:
+    x = _varied((40, 300), 0, seed=22)
+    for signed in (False, True):
+        q = qa.quantize(x, bits=16, signed=signed)
+        e = qa.error(x, q)
+        assert e.codes_used == np.unique(q.values).size > 256 and e.bits == 16
+        assert f"{e.codes_used} of 65536 codes used" in str(e)
