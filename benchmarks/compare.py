@@ -23,7 +23,10 @@ this run: reads timed with ``np.max`` and, for float32, qaffine's own minmax (a 
 beats ``np.max`` from DRAM), the faster of the two; writes with ``fill``/``np.copyto`` into a preallocated
 buffer (threads split the array where that is faster); call overhead subtracted. Per tensor: 2 reads of x + 1 write of the
 codes (a range pass, then a code pass); per axis / per block: 1 read + 1 write; dequantize: 1 read of the
-codes + 1 write of floats. ``qa/floor`` uses ``qa out=``.
+codes + 1 write of floats. ``qa/floor`` uses ``qa out=``. ``per-tensor-16bit`` is ``qa.quantize(x, bits=16)``
+(uint16 codes; of the peers only NumPy done right, at 65535 levels: torch and ONNX Runtime have no dynamic
+16-bit quantizer): its floor is 2 reads of x + twice the 8-bit
+write, and its time is read against the ``per-tensor`` row of the same size.
 
     python benchmarks/compare.py --quick            # ~30 s
     python benchmarks/compare.py --json bench.json  # every size, 1 thread and all threads
@@ -72,7 +75,7 @@ HEADERS = {
     "qaffine": "qaffine", "qaffine_out": "qa out=", "qaffine_avx2": "qa avx2", "numpy_seed": "numpy seed",
     "numpy": "numpy", "torch": "torch", "onnxruntime": "onnxruntime",
 }
-WORKLOADS = ("per-tensor", "dequantize", "per-axis", "per-block")
+WORKLOADS = ("per-tensor", "dequantize", "per-axis", "per-block", "per-tensor-16bit")
 DEFAULT_SIZES = (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)
 QUICK_SIZES = (10**3, 10**5, 10**7)
 BLOCK_COLS = 4096
@@ -193,18 +196,20 @@ class Floor:
             total = 2 * p["read_f32"] + p["write_u8"]
         elif workload == "dequantize":
             total = p["read_u8"] + p["write_f32"]
+        elif workload == "per-tensor-16bit":  # two reads of x, twice the 8-bit write
+            total = 2 * p["read_f32"] + 2 * p["write_u8"]
         else:
             total = p["read_f32"] + p["write_u8"]
         return total, p
 
 
 # ------------------------------------------------------------------------------------------------ peers
-def onnx_params(lo: np.float32, hi: np.float32) -> Tuple[np.float32, int]:
-    """ONNX DynamicQuantizeLinear's scale (float32 arithmetic) and zero point for one range."""
+def onnx_params(lo: np.float32, hi: np.float32, qmax: int = 255) -> Tuple[np.float32, int]:
+    """ONNX DynamicQuantizeLinear's scale (float32 arithmetic) and zero point for one range (codes [0, qmax])."""
     f = np.float32
     lo, hi = min(lo, f(0)), max(hi, f(0))
-    s = (hi - lo) / f(255)
-    return s, min(max(round(float(-lo / s)), 0), 255)  # round(): half to even, as ONNX
+    s = (hi - lo) / f(qmax)
+    return s, min(max(round(float(-lo / s)), 0), qmax)  # round(): half to even, as ONNX
 
 
 def onnx_params_rows(lo: np.ndarray, hi: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -231,13 +236,13 @@ def numpy_seed_quantize_rows(x2: np.ndarray) -> np.ndarray:
     return np.clip((x2 / s) + z, 0, 255).astype(np.uint8)
 
 
-def numpy_quantize(x: np.ndarray) -> np.ndarray:
-    s, z = onnx_params(x.min(), x.max())
+def numpy_quantize(x: np.ndarray, qmax: int = 255, dtype: Any = np.uint8) -> np.ndarray:
+    s, z = onnx_params(x.min(), x.max(), qmax)
     t = np.divide(x, s)
     np.rint(t, out=t)
     np.add(t, np.float32(z), out=t)
-    np.clip(t, 0, 255, out=t)
-    return t.astype(np.uint8)
+    np.clip(t, 0, qmax, out=t)
+    return t.astype(dtype)
 
 
 def numpy_quantize_rows(x2: np.ndarray) -> np.ndarray:
@@ -408,6 +413,14 @@ def build(case: Case, x: np.ndarray, threads: int, ort_graphs: Optional[OrtGraph
             sess = ort_graphs.session(("per-tensor",), threads)
             fns["onnxruntime"] = lambda: sess.run(None, {"x": x})
             codes_of["onnxruntime"] = ort_first
+    elif case.workload == "per-tensor-16bit":  # torch and ONNX Runtime have no dynamic 16-bit quantizer
+        buf16 = np.empty(x.shape, dtype=np.uint16)
+        fns["qaffine"] = lambda: qa.quantize(x, bits=16)
+        fns["qaffine_out"] = lambda: qa.quantize(x, bits=16, out=buf16)
+        fns["numpy"] = lambda: numpy_quantize(x, 65535, np.uint16)
+        for k in ("qaffine", "qaffine_out"):
+            codes_of[k] = qa_codes
+        codes_of["numpy"] = as_np
     elif case.workload == "dequantize":
         q = qa.quantize(x)
         codes, s, z = q.values, np.float32(q.scale), int(q.zero_point)
@@ -492,7 +505,7 @@ def run_case(case: Case, x: np.ndarray, threads: int, plan: Plan, floor: Floor, 
 
     for name in PEERS:
         if name == "qaffine_avx2":
-            if avx2 and case.workload in ("per-tensor", "dequantize"):
+            if avx2 and case.workload in ("per-tensor", "dequantize", "per-tensor-16bit"):
                 previous = _core.simd_level()
                 _core._set_simd_level("avx2")
                 try:
@@ -701,7 +714,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     cases: List[Case] = []
     for w in args.workloads:
-        if w in ("per-tensor", "dequantize"):
+        if w in ("per-tensor", "dequantize", "per-tensor-16bit"):
             cases += [Case(w, (n,), None) for n in sizes]
         elif w == "per-axis":
             cases.append(Case(w, tuple(args.axis_shape), None))

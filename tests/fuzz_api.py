@@ -130,7 +130,7 @@ class Fuzz:
     def params(self, x_shape: Tuple[int, ...]) -> Any:
         """A QParams (sometimes invalid arguments: then whatever QParams raises is returned as None)."""
         kw: Dict[str, Any] = {}
-        for key, valid in (("bits", [1, 2, 4, 7, 8]), ("signed", [True, False]), ("symmetric", [True, False]),
+        for key, valid in (("bits", [1, 2, 4, 7, 8, 12, 16]), ("signed", [True, False]), ("symmetric", [True, False]),
                            ("include_zero", [True, False])):
             v = self.option(valid)
             if v is not None:
@@ -235,7 +235,7 @@ def one_input(data: bytes) -> None:
             shape = np.shape(x)
             p = f.params(shape) if op == 2 else None
             kw: Dict[str, Any] = {}
-            for key, valid in (("bits", [1, 3, 4, 8]), ("signed", [True, False]), ("symmetric", [True, False]),
+            for key, valid in (("bits", [1, 3, 4, 8, 9, 16]), ("signed", [True, False]), ("symmetric", [True, False]),
                                ("include_zero", [True, False]), ("compat", ["onnx", "torch"]),
                                ("packed", [True, False])):
                 v = f.option(valid)
@@ -296,7 +296,7 @@ def one_input(data: bytes) -> None:
             kw = {}
             if n:
                 kw[f.pick(["axis", "block_size"])] = f.pick([0, 1, -1, 2])
-            for key, valid in (("bits", [1, 4, 8]), ("signed", [True, False]), ("symmetric", [True, False]),
+            for key, valid in (("bits", [1, 4, 8, 16]), ("signed", [True, False]), ("symmetric", [True, False]),
                                ("include_zero", [True, False])):
                 v = f.option(valid)
                 if v is not None:

@@ -254,9 +254,14 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 # Per axis k, one (s, z) per index along k; per block B (along `axis`), one per B consecutive indices
 # along it (the last block may be short), params shaped like x with that axis of length ceil(n / B).
 # Codes: clip(rint(x / s) + z, qmin, qmax) (rounding="divide", ONNX), or rint(x * float32(1 / s)) + z
-# (rounding="multiply"); uint8 codes, int8 if signed.
+# (rounding="multiply"); uint8 codes, int8 if signed (uint16 / int16 for bits 9 to 16).
 # ===================================================================================================
 MAX_ABS_ZERO_POINT = 1 << 23
+
+
+def mode_code_dtype(bits: int, signed: bool) -> np.dtype:
+    """The codes' dtype: (u)int8 up to 8 bits, (u)int16 for 9 to 16."""
+    return np.dtype(("i" if signed else "u") + ("1" if bits <= 8 else "2"))
 
 
 def mode_code_range(bits: int, signed: bool) -> Tuple[int, int]:
@@ -391,7 +396,8 @@ def mode_quantize_codes(
     rounding: str = "divide",
 ) -> np.ndarray:
     """Codes clip(rint(x / s) + z, qmin, qmax) (or clip(rint(x * float32(1 / s) + z)) for rounding="multiply"), element-wise
-    scale and zero point (broadcast to x), float32 steps (float64 for float64 x), uint8 or int8."""
+    scale and zero point (broadcast to x), float32 steps (float64 for float64 x), as the narrowest integer
+    dtype holding [qmin, qmax] (signed: int8 / int16; else uint8 / uint16)."""
     a = as_float_input(x)
     _check_no_nan(a)
     t = compute_dtype(a)
@@ -409,7 +415,8 @@ def mode_quantize_codes(
         else:  # pragma: no cover - programming error
             raise ValueError(rounding)
     v = np.clip(v, F64(qmin), F64(qmax))
-    return v.astype(np.int8 if signed else np.uint8)
+    wide = qmin < -128 or qmax > (127 if signed else 255)
+    return v.astype(mode_code_dtype(16 if wide else 8, signed))
 
 
 def mode_quantize(
@@ -524,9 +531,12 @@ def _onnx_mode_evaluator(op: str, ndim: int, param_ndim: int, axis: Any, block_s
 
 
 def _onnx_code_dtype(bits: int, signed: bool) -> Tuple[Any, int]:
-    """(NumPy dtype, ONNX type) of ONNX codes holding `bits`-bit codes: (u)int8, or (u)int4 for bits 4."""
+    """(NumPy dtype, ONNX type) of ONNX codes holding `bits`-bit codes: (u)int8, (u)int16 for bits 16, or
+    (u)int4 for bits 4."""
     from onnx import TensorProto
 
+    if bits == 16:
+        return (np.dtype(np.int16), TensorProto.INT16) if signed else (np.dtype(np.uint16), TensorProto.UINT16)
     if bits == 8:
         return (np.dtype(np.int8), TensorProto.INT8) if signed else (np.dtype(np.uint8), TensorProto.UINT8)
     if bits == 4:
@@ -542,8 +552,9 @@ def onnx_mode_quantize_linear(
     x: Any, scale: Any, zero_point: Any, *, axis: Any = None, block_size: Any = None, bits: int = 8,
     signed: bool = False,
 ) -> np.ndarray:
-    """Codes (as int8 / uint8 NumPy arrays) from an ONNX QuantizeLinear node: per tensor (axis None), per axis,
-    or blocked (axis and block_size), with (u)int8 or (u)int4 zero points for bits 8 / 4."""
+    """Codes (as (u)int8 NumPy arrays, (u)int16 for bits 16) from an ONNX QuantizeLinear node: per tensor (axis
+    None), per axis, or blocked (axis and block_size), with (u)int16, (u)int8 or (u)int4 zero points for bits
+    16 / 8 / 4."""
     a = np.ascontiguousarray(x, dtype=np.float32)
     dt, qtype = _onnx_code_dtype(bits, signed)
     s = np.ascontiguousarray(scale, dtype=np.float32)
@@ -551,7 +562,7 @@ def onnx_mode_quantize_linear(
     ev = _onnx_mode_evaluator("QuantizeLinear", a.ndim, s.ndim, axis, block_size, qtype)
     (y,) = ev.run(None, {"x": a, "scale": s, "zero_point": z})
     assert y.dtype == dt and y.shape == a.shape
-    return y.astype(np.int8 if signed else np.uint8)
+    return y.astype(mode_code_dtype(bits, signed))
 
 
 def onnx_mode_dequantize_linear(

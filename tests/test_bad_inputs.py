@@ -48,7 +48,7 @@ GRANS: List[Dict[str, Any]] = [{}, {"axis": 0}, {"axis": 1}, {"axis": -1}, {"blo
 
 # Other modes per tensor and per axis: 4-bit signed symmetric, tight range, PyTorch rounding, packed.
 MODES: List[Dict[str, Any]] = [{}, {"bits": 4, "signed": True, "symmetric": True}, {"include_zero": False, "bits": 7},
-                               {"compat": "torch"}, {"bits": 3, "packed": True}]
+                               {"compat": "torch"}, {"bits": 3, "packed": True}, {"bits": 16, "signed": True}]
 
 
 # ------------------------------------------------------------------------------------------ helpers

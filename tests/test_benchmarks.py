@@ -42,7 +42,7 @@ def test_compare_runs_every_workload_and_writes_json(tmp_path: Path) -> None:
         assert why and "skipped" in r.stdout and why in r.stdout
 
     results: List[Dict[str, Any]] = doc["results"]
-    assert {row["workload"] for row in results} == {"per-tensor", "dequantize", "per-axis", "per-block"}
+    assert {row["workload"] for row in results} == {"per-tensor", "dequantize", "per-axis", "per-block", "per-tensor-16bit"}
     assert {row["block_size"] for row in results if row["workload"] == "per-block"} == {32, 64, 128}
     assert {row["threads"] for row in results} == {1, 2}
     for row in results:

@@ -267,6 +267,7 @@ INSTANTIATE_ALL = r"""
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <type_traits>
 #include <vector>
 
 // Every template at one level; returns a checksum of everything computed.
@@ -297,13 +298,15 @@ static unsigned long long exercise(qaffine::simd_level level, std::int32_t qmin,
     sum += static_cast<unsigned long long>(r.params.zero_point) + static_cast<unsigned long long>(r.status);
     sum += qaffine::quantize_unchecked(x.data(), x.size(), p, q.data(), level) ? 1u : 0u;
     qaffine::dequantize_unchecked(q.data(), q.size(), p, y.data(), level);
-    for (Q c : q) sum = sum * 31u + static_cast<unsigned char>(c);  // wraps: unsigned
+    for (Q c : q) sum = sum * 31u + static_cast<std::make_unsigned_t<Q>>(c);  // wraps: unsigned
     return sum;
 }
 
 static unsigned long long exercise_all(qaffine::simd_level level) {
     return exercise<float, std::uint8_t>(level, 0, 255) + exercise<float, std::int8_t>(level, -128, 127) +
-           exercise<double, std::uint8_t>(level, 0, 255) + exercise<double, std::int8_t>(level, -128, 127);
+           exercise<double, std::uint8_t>(level, 0, 255) + exercise<double, std::int8_t>(level, -128, 127) +
+           exercise<float, std::uint16_t>(level, 0, 65535) + exercise<float, std::int16_t>(level, -32768, 32767) +
+           exercise<double, std::uint16_t>(level, 0, 65535) + exercise<double, std::int16_t>(level, -32768, 32767);
 }
 
 int main() {

@@ -34,6 +34,8 @@ MODES = {
     "axis1-signed": dict(axis=1, signed=True),
     "block-last": dict(block_size=32),
     "block-axis0-3bit": dict(block_size=16, axis=0, bits=3),
+    "tensor-16bit": dict(bits=16),
+    "block-last-16bit-signed-symmetric": dict(block_size=32, bits=16, signed=True, symmetric=True),
 }
 
 
@@ -234,7 +236,8 @@ def test_passes_over_the_input(tmp_path: Path, mode: str, passes: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- Zarr
-@pytest.mark.parametrize("mode", ["tensor", "tensor-4bit-signed-symmetric", "axis0", "block-last", "block-axis0-3bit"])
+@pytest.mark.parametrize("mode", ["tensor", "tensor-4bit-signed-symmetric", "axis0", "block-last", "block-axis0-3bit",
+                                  "tensor-16bit", "block-last-16bit-signed-symmetric"])
 def test_zarr_in_zarr_out_round_trip(client: Any, tmp_path: Path, mode: str) -> None:
     kw = MODES[mode]
     x = _data((200, 352), seed=5)
@@ -247,6 +250,7 @@ def test_zarr_in_zarr_out_round_trip(client: Any, tmp_path: Path, mode: str) -> 
     meta = g.attrs["qaffine"]
     assert meta["granularity"] == ref.params.granularity and meta["bits"] == ref.params.bits
     assert meta["shape"] == [200, 352] and g["codes"].chunks == (48, 96)
+    assert meta["signed"] == ref.params.signed and g["codes"].dtype == ref.values.dtype  # uint16 / int16 above 8 bits
     assert np.array_equal(g["codes"][...], ref.values)
     assert np.array_equal(g["scale"][...], np.asarray(ref.scale))
     assert np.array_equal(g["zero_point"][...], np.asarray(ref.zero_point))

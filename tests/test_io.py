@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, Dict
@@ -22,7 +23,9 @@ MODES = [
     {"block_size": 3}, {"block_size": 4, "axis": 0}, {"block_size": 16, "axis": 1},
     {"signed": True}, {"symmetric": True}, {"signed": True, "symmetric": True}, {"include_zero": False},
     {"compat": "torch"}, {"compat": "torch", "axis": 1},
-    *({"bits": b} for b in range(1, 9)),
+    *({"bits": b} for b in range(1, 17)),
+    {"bits": 16, "signed": True, "symmetric": True, "block_size": 4, "axis": 1}, {"bits": 12, "compat": "torch"},
+    {"bits": 16, "signed": True, "axis": 0, "include_zero": False},
     *({"bits": b, "signed": True, "axis": 2} for b in (1, 3, 7)),
     *({"bits": b, "packed": True} for b in (1, 2, 3, 4)),
     {"bits": 4, "signed": True, "packed": True, "block_size": 5, "axis": 1},
@@ -69,7 +72,7 @@ def test_static_params_and_empty_arrays(tmp_path: Path) -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     shape=st.lists(st.integers(1, 5), min_size=1, max_size=3),
-    bits=st.integers(1, 8), signed=st.booleans(), symmetric=st.booleans(), tight=st.booleans(),
+    bits=st.integers(1, 16), signed=st.booleans(), symmetric=st.booleans(), tight=st.booleans(),
     packed=st.booleans(), granularity=st.sampled_from(["tensor", "channel", "block"]),
     block_size=st.integers(1, 4), axis=st.integers(-3, 2), seed=st.integers(0, 2**16),
 )
@@ -91,7 +94,8 @@ def test_round_trip_property(tmp_path_factory: pytest.TempPathFactory, shape: li
 
 def test_plain_numpy_reads_and_decodes_the_layout(tmp_path: Path) -> None:
     """The README's recipe: decode a file with NumPy only, in each granularity."""
-    for mode in ({}, {"axis": 1}, {"block_size": 3, "axis": 1}, {"bits": 4, "signed": True, "packed": True}):
+    for mode in ({}, {"axis": 1}, {"block_size": 3, "axis": 1}, {"bits": 4, "signed": True, "packed": True},
+                 {"bits": 16, "signed": True, "block_size": 3, "axis": 1}):
         q = qa.quantize(X, **mode)
         qa.save(tmp_path / "q.npz", q)
         with np.load(tmp_path / "q.npz") as f:
@@ -132,7 +136,7 @@ def good(tmp_path: Path) -> Path:
     ({"qaffine_format": np.int64(2)}, "format version 2, newer than this qaffine reads (1); upgrade qaffine"),
     ({"qaffine_format": np.int64(0)}, "invalid format version 0"),
     ({"qaffine_format": np.float32(1)}, "'qaffine_format' should be a single value"),
-    ({"bits": np.int64(9)}, "bits must be between 1 and 8"),
+    ({"bits": np.int64(17)}, "bits must be between 1 and 16"),
     ({"bits": np.int64(5)}, "packed=True needs bits <= 4"),
     ({"axis": np.int64(7)}, "axis 7 is out of range for shape (6, 10, 4)"),
     ({"qmax": np.int64(300)}, "qmin=0, qmax=300 do not fit 4-bit codes"),
@@ -197,3 +201,27 @@ def test_file_is_an_uncompressed_zip_of_npy(good: Path) -> None:
         assert all(name.endswith(".npy") for name in z.namelist())
         assert all(info.compress_type == zipfile.ZIP_STORED for info in z.infolist())
     assert _io.FORMAT_VERSION == 1
+
+
+def test_16_bit_files(tmp_path: Path) -> None:
+    """16-bit codes are stored as uint16 / int16 entries; a byte-swapped codes entry still loads; a header
+    that disagrees with the codes' width is a damaged file."""
+    for signed in (False, True):
+        q = qa.quantize(X, bits=16, signed=signed, block_size=4, axis=1)
+        path = tmp_path / f"q{int(signed)}.npz"
+        qa.save(path, q)
+        entries = _entries(path)
+        want = np.dtype(np.int16 if signed else np.uint16)
+        assert entries["codes"].dtype == want and int(entries["bits"]) == 16 and entries["codes"].shape == X.shape
+        swapped = dict(entries, codes=entries["codes"].astype(want.newbyteorder(">" if want.isnative else "<")))
+        np.savez(tmp_path / "swapped.npz", **swapped)
+        _same(qa.load(tmp_path / "swapped.npz"), q)
+        for change, message in (({"bits": np.int64(8), "qmin": np.int64(-128 if signed else 0),
+                                  "qmax": np.int64(127 if signed else 255)},
+                                 f"'codes' should be {'int8' if signed else 'uint8'} (6, 10, 4), got {want}"),
+                                ({"codes": entries["codes"].astype(np.int8 if signed else np.uint8)},
+                                 f"'codes' should be {want} (6, 10, 4)"),
+                                ({"qmax": np.int64(65536)}, "do not fit 16-bit codes")):
+            np.savez(tmp_path / "bad.npz", **dict(entries, **change))
+            with pytest.raises(ValueError, match=re.escape(message)):
+                qa.load(tmp_path / "bad.npz")

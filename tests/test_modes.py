@@ -611,9 +611,9 @@ def test_block_size_below_one_is_a_value_error(block_size: int) -> None:
         qa.QParams(np.ones((4, 1), np.float32), np.zeros((4, 1), np.int32), block_size=block_size)
 
 
-@pytest.mark.parametrize("bits", [0, 9, -1, 16])
-def test_bits_outside_1_to_8_is_a_value_error(bits: int) -> None:
-    with pytest.raises(ValueError, match=r"bits must be between 1 and 8"):
+@pytest.mark.parametrize("bits", [0, 17, -1, 32])
+def test_bits_outside_1_to_16_is_a_value_error(bits: int) -> None:
+    with pytest.raises(ValueError, match=r"bits must be between 1 and 16"):
         qa.quantize(X2, bits=bits)
     with pytest.raises(ValueError, match=r"bits"):
         qa.choose_qparams(np.float32(-1), np.float32(1), bits=bits)
@@ -652,7 +652,7 @@ def test_params_with_agreeing_mode_keywords_are_accepted() -> None:
         _assert_codes(qa.quantize(X2, p, **kw).values, expected, X2, str(kw))
 
 
-@pytest.mark.parametrize("bits", [5, 6, 7, 8])
+@pytest.mark.parametrize("bits", [5, 6, 7, 8, 9, 16])
 def test_packed_with_more_than_4_bits_is_a_value_error(bits: int) -> None:
     with pytest.raises(ValueError, match=rf"packed=True needs bits <= 4, got bits={bits}"):
         qa.quantize(X2, bits=bits, packed=True)
@@ -963,3 +963,239 @@ def test_quantized_array_has_the_array_basics_of_its_codes(shape: Tuple[int, ...
     for convert in (np.asarray, np.array):
         with pytest.raises(TypeError, match=r"q\.values.*q\.dequantize\(\)"):
             convert(q)
+
+
+# ====================================================================================================
+# 7. 16-bit codes (bits 9 to 16: uint16, int16 if signed)
+# ====================================================================================================
+CODES16 = {False: np.dtype(np.uint16), True: np.dtype(np.int16)}
+GRANULARITIES16 = [((37, 300), {}), ((37, 300), {"axis": 0}), ((37, 300), {"axis": -1}),
+                   ((3, 300), {"block_size": 32}), ((300, 5), {"axis": 0, "block_size": 16}),
+                   ((4, 2, 300), {"block_size": 128})]
+
+
+def _onnx_axis(shape: Tuple[int, ...], gran: Dict[str, Any]) -> Optional[int]:
+    if "block_size" in gran and "axis" not in gran:
+        return len(shape) - 1
+    return gran.get("axis")
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["uint16", "int16"])
+@pytest.mark.parametrize("shape,gran", GRANULARITIES16, ids=[f"{s}-{g}" for s, g in GRANULARITIES16])
+def test_16_bit_codes_match_onnx_quantize_and_dequantize_linear(
+    simd_level: str, shape: Tuple[int, ...], gran: Dict[str, Any], signed: bool
+) -> None:
+    # dynamic: each group's parameters are the NumPy formulas', and ONNX QuantizeLinear / DequantizeLinear
+    # (opset 21, uint16 / int16, per tensor, axis, block) with them give the same codes and floats; the
+    # symmetric int16 case per block is the one blocked symmetric models use
+    x = _varied(shape, 0, seed=len(shape) + 16) if "block_size" not in gran else _blocky(shape, seed=16)
+    axis = _onnx_axis(shape, gran)
+    for scheme in ("default", "symmetric"):
+        kw = _mode_kw(16, signed, scheme)
+        what = f"{shape} {gran} {kw}"
+        q = qa.quantize(x, **gran, **kw)
+        assert q.values.dtype == CODES16[signed] and q.dtype == CODES16[signed], what
+        codes, s, z = _reference_of(x, gran, kw)
+        _assert_params(q.scale, q.zero_point, s, z, what)
+        assert int(codes.max()) - int(codes.min()) > 30000, what  # the codes use the 16-bit range
+        expected = R.onnx_mode_quantize_linear(x, q.scale, q.zero_point, axis=axis, block_size=gran.get("block_size"),
+                                               bits=16, signed=signed)
+        _assert_codes(q.values, expected, x, what)
+        floats = R.onnx_mode_dequantize_linear(q.values, q.scale, q.zero_point, axis=axis,
+                                               block_size=gran.get("block_size"), bits=16, signed=signed)
+        assert R.same_bits(qa.dequantize(q), floats), what
+        assert R.same_bits(qa.dequantize(q.values, q.params), floats), what
+        # static: the same parameters given back give the same codes
+        _assert_codes(qa.quantize(x, q.params).values, expected, x, what + " static")
+
+
+# Zero points at both ends and the middle of each code range; a power-of-two scale makes (k + 1/2) * s exact ties.
+STATIC16 = [(False, np.float32(2.0**-7), 0), (False, np.float32(2.0**-7), 65535), (False, np.float32(0.0013), 32768),
+            (True, np.float32(2.0**-7), -32768), (True, np.float32(2.0**-7), 32767), (True, np.float32(3.1e-5), 0)]
+
+
+@pytest.mark.parametrize("signed,scale,zp", STATIC16)
+def test_16_bit_ties_and_saturation_match_onnx_quantize_linear(simd_level: str, signed: bool, scale: np.float32,
+                                                                zp: int) -> None:
+    rng = np.random.default_rng(zp & 0xFFFF)
+    lo, hi = R.mode_code_range(16, signed)
+    # half-way points across the whole code range, their float neighbours, and values that saturate
+    k = rng.integers(lo - zp - 50, hi - zp + 50, 40_000)
+    x = ((k + 0.5) * np.float64(scale)).astype(np.float32)
+    x[1::3] = np.nextafter(x[1::3], np.float32(np.inf))
+    x[2::7] = np.nextafter(x[2::7], np.float32(-np.inf))
+    x[::101] = np.float32(2.0**30 * scale)  # far past the range, inside the ONNX reference's int32 cast
+    x[5::101] = -np.float32(2.0**30 * scale)
+    x[11::101] = -0.0
+    p = qa.QParams(scale, zp, bits=16, signed=signed)
+    expected = R.onnx_mode_quantize_linear(x, scale, zp, bits=16, signed=signed)
+    assert expected.min() == lo and expected.max() == hi
+    _assert_codes(qa.quantize(x, p).values, expected, x, "per tensor")
+    floats = R.onnx_mode_dequantize_linear(expected, scale, zp, bits=16, signed=signed)
+    assert R.same_bits(qa.dequantize(expected, p), floats)
+    # per axis along the last axis and per block, the same parameters in every group
+    x2 = x[:39_900].reshape(100, 399)
+    pa = qa.QParams(np.full(399, scale), np.full(399, zp), axis=1, bits=16, signed=signed)
+    _assert_codes(qa.quantize(x2, pa).values, expected[:39_900].reshape(100, 399), x2, "axis=1")
+    pb = qa.QParams(np.full((100, 13), scale), np.full((100, 13), zp), block_size=32, bits=16, signed=signed)
+    _assert_codes(qa.quantize(x2, pb).values, expected[:39_900].reshape(100, 399), x2, "block_size=32")
+    # ±Inf and ±3e38 saturate (the ONNX reference casts their quotients to int32 unchecked: the stated rule)
+    x[::101], x[5::101], x[7::101], x[9::101] = np.inf, -np.inf, 3e38, -3e38
+    _assert_codes(qa.quantize(x, p).values, R.mode_quantize_codes(x, scale, zp, lo, hi, signed=signed), x, "Inf")
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["uint16", "int16"])
+def test_16_bit_large_arrays_match_onnx(simd_level: str, signed: bool) -> None:
+    # past the streaming threshold of the kernels (2**18 codes, non-temporal stores), odd length, odd offset
+    x = _blocky((1_100_003,), seed=17)[1:]
+    q = qa.quantize(x, bits=16, signed=signed)
+    expected = R.onnx_mode_quantize_linear(x, q.scale, q.zero_point, bits=16, signed=signed)
+    _assert_codes(q.values, expected, x, "dynamic")
+    floats = R.onnx_mode_dequantize_linear(q.values, q.scale, q.zero_point, bits=16, signed=signed)
+    assert R.same_bits(qa.dequantize(q), floats)
+    xb = x[:1_048_576].reshape(1024, 1024)
+    qb = qa.quantize(xb, bits=16, signed=signed, block_size=64, symmetric=signed)
+    expected = R.onnx_mode_quantize_linear(xb, qb.scale, qb.zero_point, axis=1, block_size=64, bits=16, signed=signed)
+    _assert_codes(qb.values, expected, xb, "per block")
+
+
+def _torch_qint32(x: np.ndarray, scale: Any, zp: Any, axis: Optional[int], signed: bool) -> np.ndarray:
+    """torch's codes for 16-bit ranges: quantize_per_tensor / quantize_per_channel to qint32, clamped to 16 bits."""
+    torch = _torch()
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        if axis is None:
+            q = torch.quantize_per_tensor(t, float(scale), int(zp), torch.qint32)
+        else:
+            q = torch.quantize_per_channel(t, torch.from_numpy(np.asarray(scale, dtype=np.float64)),
+                                           torch.from_numpy(np.asarray(zp, dtype=np.int64)), axis, torch.qint32)
+        codes = q.int_repr().numpy()
+    lo, hi = R.mode_code_range(16, signed)
+    return np.clip(codes, lo, hi).astype(CODES16[signed])
+
+
+@pytest.mark.parametrize("signed", [False, True], ids=["uint16", "int16"])
+def test_16_bit_compat_torch_matches_torch_qint32(simd_level: str, signed: bool) -> None:
+    x = _varied((40, 257), 0, seed=18)
+    for axis in (None, 0, 1):
+        gran = {} if axis is None else {"axis": axis}
+        for scheme in ("default", "symmetric"):
+            q = qa.quantize(x, compat="torch", **gran, **_mode_kw(16, signed, scheme))
+            _assert_codes(q.values, _torch_qint32(x, q.scale, q.zero_point, axis, signed), x, f"{gran} {scheme}")
+        # ties: (k + 1/2) * s across the code range with the first group's parameters
+        p = qa.quantize(x, compat="torch", **gran, **_mode_kw(16, signed)).params
+        s0 = np.float32(np.asarray(p.scale).reshape(-1)[0])
+        z0 = int(np.asarray(p.zero_point).reshape(-1)[0])
+        k = np.random.default_rng(axis or 0).integers(-32768 - z0 * signed, 32767, x.shape)
+        xt = ((k + 0.5) * np.float64(s0)).astype(np.float32)
+        pt = p if axis is None else qa.QParams(np.full(x.shape[axis], s0), np.full(x.shape[axis], z0), axis=axis,
+                                               bits=16, signed=signed)
+        _assert_codes(qa.quantize(xt, pt, compat="torch").values, _torch_qint32(xt, pt.scale, pt.zero_point, axis,
+                                                                                  signed), xt, f"{gran} ties")
+
+
+@pytest.mark.parametrize("bits", [9, 12, 15, 16])
+@pytest.mark.parametrize("signed", [False, True], ids=["uint", "int"])
+@pytest.mark.parametrize("scheme", list(SCHEMES))
+def test_9_to_16_bit_modes_match_numpy_reference_at_every_level(bits: int, signed: bool, scheme: str) -> None:
+    kw = _mode_kw(bits, signed, scheme)
+    qmin, qmax = R.mode_code_range(bits, signed)
+    for shape, dtype in itertools.product([(6, 45), (3, 5, 37)], [np.float32, np.float64]):
+        x = _varied(shape, 0, seed=bits * 7 + len(shape), dtype=dtype)
+        for gran in _granularities(len(shape)):
+            what = f"{shape} {np.dtype(dtype)} {gran} {kw}"
+            try:
+                codes, s, z = _reference_of(x, gran, kw)
+            except ValueError:
+                # a tight range narrow for its distance from 0: with 2**16 codes its zero point passes 2**23
+                # sooner than with 2**8; both refuse it
+                with pytest.raises(ValueError, match=r"zero point exceeds 2\^23"):
+                    qa.quantize(x, **gran, **kw)
+                continue
+            for level in SIMD_LEVELS:
+                with simd(level):
+                    q = qa.quantize(x, **gran, **kw)
+                    back = qa.dequantize(q)
+                assert q.values.dtype == CODES16[signed], what
+                assert (q.params.qmin, q.params.qmax) == (qmin, qmax), what
+                _assert_params(q.scale, q.zero_point, s, z, f"{level} {what}")
+                assert np.array_equal(q.values, codes), f"{level} {what}"
+                axis = gran.get("axis", len(shape) - 1 if "block_size" in gran else None)
+                assert R.same_bits(back, R.mode_dequantize(codes, s, z, axis, gran.get("block_size"))), what
+            if "axis" in gran or "block_size" in gran:  # compat='torch' along an axis: x * float32(1 / s) + z
+                codes_m, s_m, z_m = _reference_of(x, gran, kw, rounding="multiply")
+                for level in SIMD_LEVELS:
+                    with simd(level):
+                        q = qa.quantize(x, compat="torch", **gran, **kw)
+                    assert np.array_equal(q.values, codes_m), f"{level} {what} torch"
+
+
+def test_16_bit_codes_are_the_same_at_every_level_for_every_input_kind() -> None:
+    rng = np.random.default_rng(19)
+    base = _blocky((7, 531), seed=19)
+    ties = ((rng.integers(-30000, 30000, (7, 531)) + 0.5) * 2.0**-9).astype(np.float32)
+    arrays = {"f32": base, "f64": base.astype(np.float64) * 1.0001, "f16": base.astype(np.float16), "ties": ties,
+              "reversed": base[::-1, ::-1], "strided": base[:, ::3]}
+    grans = [{}, {"axis": 0}, {"axis": -1}, {"block_size": 64}, {"axis": 0, "block_size": 3}]
+    for (name, x), signed, scheme, gran, compat in itertools.product(
+        arrays.items(), (False, True), SCHEMES, grans, ("onnx", "torch")
+    ):
+        kw = dict(_mode_kw(16, signed, scheme), compat=compat, **gran)
+        results = {}
+        for level in SIMD_LEVELS:
+            with simd(level):
+                try:
+                    q = qa.quantize(x, **kw)
+                except ValueError as e:  # a tight block whose zero point passes 2**23: the same error everywhere
+                    results[level] = str(e)
+                    continue
+                back = qa.dequantize(q, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+            results[level] = (q.values.tobytes(), _f32_bits(q.scale).tobytes(),
+                              np.asarray(q.zero_point, dtype=np.int64).tobytes(), back.tobytes())
+        first = SIMD_LEVELS[0]
+        for level in SIMD_LEVELS[1:]:
+            assert results[level] == results[first], f"{level} differs from {first}: {name} {kw}"
+
+
+def test_code_dtype_follows_bits() -> None:
+    x = _varied((5, 33), 0, seed=20)
+    for bits, signed in itertools.product(range(1, 17), (False, True)):
+        want = np.dtype(("i" if signed else "u") + ("1" if bits <= 8 else "2"))
+        q = qa.quantize(x, bits=bits, signed=signed)
+        assert q.values.dtype == want == q.dtype == q.params.dtype, (bits, signed)
+        assert (q.params.qmin, q.params.qmax) == R.mode_code_range(bits, signed)
+        assert f"{bits}-bit {want.name}" in q.params._mode.describe()
+
+
+def test_out_and_codes_of_16_bit_modes_must_have_the_16_bit_dtype() -> None:
+    x = _varied((5, 33), 0, seed=21)
+    for gran in [{}, {"axis": 0}, {"block_size": 8}]:
+        out = np.full(x.shape, 7, dtype=np.int16)
+        q = qa.quantize(x, bits=16, signed=True, out=out, **gran)
+        assert q.values is out
+        codes, s, z = _reference_of(x, gran, _mode_kw(16, True))
+        assert np.array_equal(out, codes), gran
+        with pytest.raises(TypeError, match=r"out must have dtype int16"):
+            qa.quantize(x, bits=16, signed=True, out=np.empty(x.shape, np.int8), **gran)
+        with pytest.raises(TypeError, match=r"out must have dtype uint16"):
+            qa.quantize(x, bits=12, out=np.empty(x.shape, np.int16), **gran)
+        with pytest.raises(TypeError, match=r"codes must have dtype int16"):
+            qa.dequantize(q.values.astype(np.int8), q.params)
+        with pytest.raises(TypeError, match=r"codes must have dtype int16"):
+            qa.dequantize(q.values.astype(">i2"), q.params)
+    with pytest.raises(ValueError, match=r"qmin=-1, qmax=4095 do not fit 12-bit codes: uint16 codes need 0 <= qmin"):
+        qa.QParams(np.float32(0.1), 0, -1, 4095, bits=12)
+    p = qa.QParams(np.float32(0.5), 40000, bits=16)
+    assert repr(p) == "QParams(scale=0.5, zero_point=40000, bits=16, qmin=0, qmax=65535)"
+    _assert_codes(qa.quantize(np.float32([0.0, -1e9, 1e9, 1.0]), p).values, np.uint16([40000, 0, 65535, 40002]),
+                  np.float32([0.0, -1e9, 1e9, 1.0]), "saturation")
+
+
+def test_error_report_counts_16_bit_codes() -> None:
+    x = _varied((40, 300), 0, seed=22)
+    for signed in (False, True):
+        q = qa.quantize(x, bits=16, signed=signed)
+        e = qa.error(x, q)
+        assert e.codes_used == np.unique(q.values).size > 256 and e.bits == 16
+        assert f"{e.codes_used} of 65536 codes used" in str(e)

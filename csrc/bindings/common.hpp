@@ -34,7 +34,7 @@ struct found_inf : std::domain_error {
 };
 
 /// The element types of one kernel call: Src as stored (std::uint16_t for float16), T the kernels'
-/// arithmetic type (float or double), Q the code type (std::uint8_t or std::int8_t).
+/// arithmetic type (float or double), Q the code type (std::uint8_t, std::int8_t, std::uint16_t, std::int16_t).
 template <class Src, class T, class Q>
 struct types {
     using src = Src;
@@ -43,6 +43,9 @@ struct types {
 };
 
 enum class fkind { f16, f32, f64 };
+
+/// The code types: uint8, int8, uint16, int16.
+enum class ckind { u8, i8, u16, i16 };
 
 /// f(types<Src, T, Q>{}) for a float kind and code signedness: the one place the combinations are listed.
 template <class F>
@@ -57,15 +60,36 @@ decltype(auto) visit(fkind k, bool signed_codes, F&& f) {
     return f(types<double, double, std::uint8_t>{});
 }
 
-/// The float kind of a native-byte-order float16/32/64 array; TypeError otherwise.
-inline fkind float_kind(const py::array& a) {
-    const py::dtype dt = a.dtype();
+/// visit() over every code type: the 8-bit ones above, and the 16-bit ones listed here.
+template <class F>
+decltype(auto) visit(fkind k, ckind c, F&& f) {
+    if (c == ckind::i16) {
+        if (k == fkind::f16) return f(types<std::uint16_t, float, std::int16_t>{});
+        if (k == fkind::f32) return f(types<float, float, std::int16_t>{});
+        return f(types<double, double, std::int16_t>{});
+    }
+    if (c == ckind::u16) {
+        if (k == fkind::f16) return f(types<std::uint16_t, float, std::uint16_t>{});
+        if (k == fkind::f32) return f(types<float, float, std::uint16_t>{});
+        return f(types<double, double, std::uint16_t>{});
+    }
+    return visit(k, c == ckind::i8, f);
+}
+
+/// Whether dt names the byte order this machine does not use.
+inline bool foreign_order(const py::dtype& dt) {
     // '=' and '|' are native; an explicit '<' or '>' is native when it names this machine's order
     // (Zarr, for one, hands out explicitly little-endian arrays).
     const std::uint16_t probe = 1;
     unsigned char first = 0;
     std::memcpy(&first, &probe, 1);
-    if (dt.byteorder() == (first == 1 ? '>' : '<')) throw py::type_error("array must be in native byte order");
+    return dt.byteorder() == (first == 1 ? '>' : '<');
+}
+
+/// The float kind of a native-byte-order float16/32/64 array; TypeError otherwise.
+inline fkind float_kind(const py::array& a) {
+    const py::dtype dt = a.dtype();
+    if (foreign_order(dt)) throw py::type_error("array must be in native byte order");
     if (dt.kind() == 'f') {
         if (dt.itemsize() == 2) return fkind::f16;
         if (dt.itemsize() == 4) return fkind::f32;
@@ -74,12 +98,14 @@ inline fkind float_kind(const py::array& a) {
     throw py::type_error("expected a float16, float32 or float64 array, got " + std::string(py::str(dt)));
 }
 
-/// Whether codes (uint8 or int8, else TypeError) are signed.
-inline bool codes_signed(const py::array& codes, const char* name) {
+/// The code type of codes (uint8, int8, uint16 or int16 in native byte order, else TypeError).
+inline ckind code_kind(const py::array& codes, const char* name) {
     const char kind = codes.dtype().kind();
-    if ((kind != 'u' && kind != 'i') || codes.itemsize() != 1)
-        throw py::type_error(std::string(name) + " must be a uint8 or int8 array");
-    return kind == 'i';
+    const py::ssize_t size = codes.itemsize();
+    if ((kind != 'u' && kind != 'i') || (size != 1 && size != 2) || (size == 2 && foreign_order(codes.dtype())))
+        throw py::type_error(std::string(name) + " must be a uint8, int8, uint16 or int16 array");
+    if (size == 2) return kind == 'i' ? ckind::i16 : ckind::u16;
+    return kind == 'i' ? ckind::i8 : ckind::u8;
 }
 
 /// A writeable, C-contiguous, aligned output of n elements; ValueError otherwise.

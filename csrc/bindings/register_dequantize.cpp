@@ -27,13 +27,13 @@ fkind float_out(py::array& out, std::size_t n) {
 }
 
 void dequantize(const py::array& codes, float scale, std::int32_t zero_point, py::array out) {
-    const bool is_signed = codes_signed(codes, "codes");
+    const ckind code = code_kind(codes, "codes");
     const qaffine::strided_view v = describe(codes);
     const fkind k = float_out(out, v.size);
     void* dst = out.mutable_data();
     const qaffine::qparams p{scale, zero_point, 0, 1};
     py::gil_scoped_release nogil;
-    visit(k, is_signed, [&](auto t) {
+    visit(k, code, [&](auto t) {
         using Q = typename decltype(t)::code;
         auto* o = static_cast<typename decltype(t)::real*>(dst);
         qaffine::for_each_chunk<Q, Q>(v, [&](const Q* q, std::size_t n) {
@@ -45,7 +45,7 @@ void dequantize(const py::array& codes, float scale, std::int32_t zero_point, py
 
 void dequantize_groups(const py::array& codes, const qaffine::layout& g, const f32_array& scale,
                        const i32_array& zero_point, py::array out) {
-    const bool is_signed = codes_signed(codes, "codes");
+    const ckind code = code_kind(codes, "codes");
     const void* q = contiguous(codes, g.size(), "codes");
     const std::size_t G = g.groups();
     if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
@@ -55,7 +55,7 @@ void dequantize_groups(const py::array& codes, const qaffine::layout& g, const f
     const float* s = scale.data();
     const std::int32_t* z = zero_point.data();
     py::gil_scoped_release nogil;
-    visit(k, is_signed, [&](auto t) {
+    visit(k, code, [&](auto t) {
         using D = decltype(t);
         qaffine::dequantize_groups(static_cast<const typename D::code*>(q), g, s, z,
                                    static_cast<typename D::real*>(dst));

@@ -34,13 +34,12 @@ void raise_non_finite(qaffine::dynamic_status st) {
     if (st == qaffine::dynamic_status::inf) throw found_inf();
 }
 
-/// The codes buffer: uint8 or int8 (returns whether signed) of n elements that can hold [qmin, qmax].
-bool codes_out(py::array& out, std::size_t n, const qaffine::scheme& sc) {
-    const bool is_signed = codes_signed(out, "out");
+/// The codes buffer: uint8, int8, uint16 or int16 (returns which) of n elements that can hold [qmin, qmax].
+ckind codes_out(py::array& out, std::size_t n, const qaffine::scheme& sc) {
+    const ckind c = code_kind(out, "out");
     writable(out, n);
-    if (sc.qmin < (is_signed ? -128 : 0) || sc.qmax > (is_signed ? 127 : 255))
-        throw py::value_error("[qmin, qmax] does not fit the codes' dtype");
-    return is_signed;
+    visit(fkind::f32, c, [&](auto t) { qaffine::detail::check_fits<typename decltype(t)::code>(sc.qmin, sc.qmax); });
+    return c;
 }
 
 py::tuple choose_qparams(double lo, double hi, const qaffine::scheme& sc, bool in_double) {
@@ -67,11 +66,11 @@ bool quantize(const py::array& x, float scale, std::int32_t zero_point, const qa
               qaffine::rounding r, py::array out) {
     const fkind k = float_kind(x);
     const qaffine::strided_view v = describe(x);
-    const bool is_signed = codes_out(out, v.size, sc);
+    const ckind code = codes_out(out, v.size, sc);
     void* dst = out.mutable_data();
     const float ks = qaffine::kernel_scale(scale, r);
     py::gil_scoped_release nogil;
-    return visit(k, is_signed, [&](auto t) {
+    return visit(k, code, [&](auto t) {
         using D = decltype(t);
         return qaffine::quantize_strided<typename D::src, typename D::real>(
             r, v, ks, zero_point, sc.qmin, sc.qmax, static_cast<typename D::code*>(dst));
@@ -81,12 +80,12 @@ bool quantize(const py::array& x, float scale, std::int32_t zero_point, const qa
 py::tuple quantize_dynamic(const py::array& x, const qaffine::scheme& sc, qaffine::rounding r, py::array out) {
     const fkind k = float_kind(x);
     const qaffine::strided_view v = describe(x);
-    const bool is_signed = codes_out(out, v.size, sc);
+    const ckind code = codes_out(out, v.size, sc);
     void* dst = out.mutable_data();
     qaffine::dynamic_result res;
     {
         py::gil_scoped_release nogil;
-        res = visit(k, is_signed, [&](auto t) {
+        res = visit(k, code, [&](auto t) {
             using D = decltype(t);
             return qaffine::quantize_dynamic_status<typename D::src, typename D::real>(
                 v, sc, r, static_cast<typename D::code*>(dst));
@@ -108,7 +107,7 @@ fkind group_input(const py::array& x, const qaffine::layout& g) {
 bool quantize_groups(const py::array& x, const qaffine::layout& g, const f32_array& scale,
                      const i32_array& zero_point, const qaffine::scheme& sc, qaffine::rounding r, py::array out) {
     const fkind k = group_input(x, g);
-    const bool is_signed = codes_out(out, g.size(), sc);
+    const ckind code = codes_out(out, g.size(), sc);
     const std::size_t G = g.groups();
     if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
         throw py::value_error("scale and zero_point must have one value per group");
@@ -123,7 +122,7 @@ bool quantize_groups(const py::array& x, const qaffine::layout& g, const f32_arr
     const std::int32_t* z = zero_point.data();
     void* dst = out.mutable_data();
     py::gil_scoped_release nogil;
-    return visit(k, is_signed, [&](auto t) {
+    return visit(k, code, [&](auto t) {
         using D = decltype(t);
         return qaffine::quantize_groups(r, static_cast<const typename D::real*>(data), g, ks, z, sc.qmin, sc.qmax,
                                         static_cast<typename D::code*>(dst));
@@ -133,7 +132,7 @@ bool quantize_groups(const py::array& x, const qaffine::layout& g, const f32_arr
 py::tuple quantize_dynamic_groups(const py::array& x, const qaffine::layout& g, const qaffine::scheme& sc,
                                   qaffine::rounding r, py::array out) {
     const fkind k = group_input(x, g);
-    const bool is_signed = codes_out(out, g.size(), sc);
+    const ckind code = codes_out(out, g.size(), sc);
     const auto G = static_cast<py::ssize_t>(g.groups());
     f32_array scale(G);
     i32_array zp(G);
@@ -144,7 +143,7 @@ py::tuple quantize_dynamic_groups(const py::array& x, const qaffine::layout& g, 
     qaffine::dynamic_status st;
     {
         py::gil_scoped_release nogil;
-        st = visit(k, is_signed, [&](auto t) {
+        st = visit(k, code, [&](auto t) {
             using D = decltype(t);
             return qaffine::quantize_dynamic_groups(static_cast<const typename D::real*>(data), g, sc, r, s, z,
                                                     static_cast<typename D::code*>(dst));
@@ -163,7 +162,7 @@ void register_quantize(py::module_& m) {
           py::arg("in_double"), "Element-wise choose_qparams: (scale float32[], zero_point int32[]).");
     m.def("quantize", &quantize, py::arg("x"), py::arg("scale"), py::arg("zero_point"), py::arg("scheme"),
           py::arg("rounding"), py::arg("out"),
-          "Writes codes of x (any layout) into out (uint8/int8, C-contiguous); returns has_nan.");
+          "Writes codes of x (any layout) into out (uint8/int8/uint16/int16, C-contiguous); returns has_nan.");
     m.def("quantize_dynamic", &quantize_dynamic, py::arg("x"), py::arg("scheme"), py::arg("rounding"), py::arg("out"),
           "Range + parameters + codes of x (any layout): (scale, zero_point); FoundNaN / FoundInf.");
     m.def("quantize_groups", &quantize_groups, py::arg("x"), py::arg("layout"), py::arg("scale"),

@@ -310,7 +310,8 @@ def choose_qparams(
 class QuantizedArray:
     """Integer codes plus the :class:`QParams` that map them back to floats.
 
-    ``values`` holds the codes (``uint8``, or ``int8`` if signed) in the input's shape, or, with
+    ``values`` holds the codes (``uint8``, or ``int8`` if signed; ``uint16`` / ``int16`` for 9 to 16 bits) in
+    the input's shape, or, with
     ``packed=True``, the packed bytes (1-D ``uint8``) while ``shape`` keeps the logical shape.
 
     >>> import numpy as np, qaffine as qa
@@ -494,8 +495,8 @@ def quantize(
 
     Modes (keyword-only; ``None`` means the default shown, or the value held by ``params``): ``axis=k`` one
     (scale, zero point) per index along axis k (default None: per tensor); ``block_size=B`` one per B
-    consecutive values along ``axis`` (default the last); ``bits=1..8`` (default 8); ``signed=True`` for int8
-    codes (default False: uint8); ``symmetric=True`` (default False); ``include_zero=False`` for the tight
+    consecutive values along ``axis`` (default the last); ``bits=1..16`` (default 8; uint16 / int16 codes
+    above 8); ``signed=True`` for int8 codes (default False: uint8); ``symmetric=True`` (default False); ``include_zero=False`` for the tight
     range (default True); ``compat='torch'`` rounds as PyTorch does (multiplying by the float32 reciprocal of
     the scale; default 'onnx'); ``packed=True`` (bits <= 4) packs the codes, lowest bits first. Integer
     options take ``int`` or NumPy integers (not ``8.0`` or ``True``: ``TypeError``).
@@ -589,7 +590,7 @@ def dequantize(
     """Codes back to floats: ``scale * (q - zero_point)``, as ONNX ``DequantizeLinear``.
 
     ``q`` is a :class:`QuantizedArray` (any mode, packed or not), or codes (``uint8``, or ``int8`` for
-    signed params) together with ``params``. ``dtype`` is float32 (default) or float64; ``out``, if given,
+    signed params; ``uint16`` / ``int16`` above 8 bits) together with ``params``. ``dtype`` is float32 (default) or float64; ``out``, if given,
     must be a writeable, C-contiguous array of that dtype and the codes' shape, and is returned.
 
     >>> import numpy as np, qaffine as qa

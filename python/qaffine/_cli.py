@@ -239,8 +239,8 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
                             "--block-size, the axis the blocks run along (default: the last)")
     quant.add_argument("--block-size", type=_positive, metavar="B",
                        help="one scale and zero point per B consecutive values along the axis")
-    quant.add_argument("--bits", type=int, metavar="N", help="code width, 1 to 8 (default 8)")
-    quant.add_argument("--signed", action="store_true", help="int8 codes in [-2**(N-1), 2**(N-1) - 1]")
+    quant.add_argument("--bits", type=int, metavar="N", help="code width, 1 to 16 (default 8; uint16 codes above 8)")
+    quant.add_argument("--signed", action="store_true", help="int8 codes (int16 above 8 bits) in [-2**(N-1), 2**(N-1) - 1]")
     quant.add_argument("--symmetric", action="store_true", help="zero point at the middle code")
     quant.add_argument("--tight", action="store_true",
                        help="the tight range [min, max] (include_zero=False) instead of one containing 0")

@@ -6,16 +6,17 @@ The layout (format version 1). Each entry is an ordinary ``.npy`` array inside t
 entry          dtype, shape            meaning
 ============== ======================= ==================================================================
 qaffine_format int64, ()               the format version, 1; marks the file as a qaffine file
-codes          uint8 / int8, ``shape`` the codes (int8 if ``signed``); packed: 1-D uint8, the packed bytes
+codes          uint8 / int8, ``shape`` the codes (int8 if ``signed``; uint16 / int16 for bits 9 to 16); packed:
+                                       1-D uint8, the packed bytes
 scale          float32                 ``()`` per tensor, ``(shape[axis],)`` per channel, ``shape`` with
                                        ``axis`` replaced by ``ceil(shape[axis] / block_size)`` per block
 zero_point     int32                   same shape as ``scale``
 shape          int64, (ndim,)          the logical shape of the array
 axis           int64, ()               the quantized axis (``0 <= axis < ndim``), or -1 per tensor
 block_size     int64, ()               values per block along ``axis``, or 0 (per tensor or per channel)
-bits           int64, ()               1 to 8
+bits           int64, ()               1 to 16
 qmin, qmax     int64, ()               the code range
-signed         bool, ()                int8 codes
+signed         bool, ()                int8 / int16 codes
 symmetric      bool, ()                how the parameters were chosen (recorded, not needed to decode)
 include_zero   bool, ()                False for the tight range (recorded, not needed to decode)
 packed         bool, ()                1-, 2- or 4-bit fields, first code in the lowest bits (ONNX order)

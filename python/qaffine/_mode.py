@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["DEFAULT", "FLAGS", "KEYWORDS", "Layout", "Mode", "code_range"]
+__all__ = ["DEFAULT", "FLAGS", "KEYWORDS", "Layout", "MAX_BITS", "Mode", "code_dtype", "code_range"]
 
 #: How a message names an option: ``spell("bits")`` -> ``bits``; ``spell("bits", 9)`` -> ``bits=9``.
 Spell = Callable[..., str]
@@ -39,6 +39,17 @@ def _kernel_scheme(qmin: int, qmax: int, symmetric: bool, include_zero: bool) ->
     return _core.Scheme(qmin, qmax, symmetric, include_zero)
 
 _U8, _I8 = np.dtype(np.uint8), np.dtype(np.int8)
+_U16, _I16 = np.dtype(np.uint16), np.dtype(np.int16)
+
+#: The widest codes: ``bits`` goes up to 16 (uint16 / int16 codes from 9 bits on).
+MAX_BITS = 16
+
+
+def code_dtype(bits: int, signed: bool) -> np.dtype[Any]:
+    """The dtype of ``bits``-bit codes: ``uint8`` / ``int8`` up to 8 bits, ``uint16`` / ``int16`` above."""
+    if bits > 8:
+        return _I16 if signed else _U16
+    return _I8 if signed else _U8
 
 
 def KEYWORDS(name: str, value: Any = _UNSET) -> str:
@@ -130,9 +141,11 @@ class Mode(_Fields):
     >>> Mode(bits=8.0)
     Traceback (most recent call last):
     TypeError: bits must be an integer, got 8.0
-    >>> Mode(bits=9, spell=FLAGS)
+    >>> Mode(bits=12).dtype
+    dtype('uint16')
+    >>> Mode(bits=17, spell=FLAGS)
     Traceback (most recent call last):
-    ValueError: --bits must be between 1 and 8, got 9
+    ValueError: --bits must be between 1 and 16, got 17
     """
 
     __slots__ = ()
@@ -150,8 +163,8 @@ class Mode(_Fields):
                 axis = -1
         bits_given = bits is not None
         bits = 8 if bits is None else _int(bits, "bits", spell)
-        if not 1 <= bits <= 8:
-            raise ValueError(f"{spell('bits')} must be between 1 and 8, got {bits}")
+        if not 1 <= bits <= MAX_BITS:
+            raise ValueError(f"{spell('bits')} must be between 1 and {MAX_BITS}, got {bits}")
         signed = False if signed is None else _flag(signed, "signed", spell)
         symmetric = False if symmetric is None else _flag(symmetric, "symmetric", spell)
         include_zero = True if include_zero is None else _flag(include_zero, "include_zero", spell)
@@ -163,7 +176,7 @@ class Mode(_Fields):
         qmin = lo if qmin is None else _int(qmin, "qmin", spell)
         qmax = hi if qmax is None else _int(qmax, "qmax", spell)
         if not lo <= qmin < qmax <= hi:
-            raise ValueError(f"qmin={qmin}, qmax={qmax} do not fit {bits}-bit codes: {'int8' if signed else 'uint8'} "
+            raise ValueError(f"qmin={qmin}, qmax={qmax} do not fit {bits}-bit codes: {code_dtype(bits, signed)} "
                              f"codes need {lo} <= qmin < qmax <= {hi}")
         if packed and bits > 4:
             raise _packed_error(bits, bits_given, spell)
@@ -175,8 +188,8 @@ class Mode(_Fields):
     # -- derived facts
     @property
     def dtype(self) -> np.dtype[Any]:
-        """The dtype of the codes: ``uint8``, or ``int8`` if signed."""
-        return _I8 if self.signed else _U8
+        """The dtype of the codes: ``uint8``, or ``int8`` if signed; ``uint16`` / ``int16`` above 8 bits."""
+        return code_dtype(self.bits, self.signed)
 
     @property
     def granularity(self) -> str:
@@ -197,7 +210,8 @@ class Mode(_Fields):
         if compat == "onnx":
             return _DIVIDE
         # torch.quantize_per_tensor (FBGEMM) rounds fma(x, 1/s, z); quantize_per_channel rounds (x * (1/s)) + z.
-        return _FUSED if self.axis is None else _MULTIPLY
+        # Codes above 8 bits: torch's type for them is qint32, whose quantize_per_tensor rounds (x * (1/s)) + z too.
+        return _FUSED if self.axis is None and self.bits <= 8 else _MULTIPLY
 
     def resolved(self, shape: Tuple[int, ...], spell: Spell = KEYWORDS) -> "Mode":
         """This mode with ``axis`` made an index into ``shape`` (0 <= axis < ndim); ValueError if none fits."""
@@ -334,7 +348,7 @@ class ModeFields:
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        """The dtype of the codes: ``uint8``, or ``int8`` if signed."""
+        """The dtype of the codes: ``uint8``, or ``int8`` if signed; ``uint16`` / ``int16`` above 8 bits."""
         return self._mode.dtype
 
     @property

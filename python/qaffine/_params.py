@@ -95,7 +95,7 @@ class QParams(ModeFields):
     (per channel) both are arrays of shape ``(x.shape[axis],)``; with ``block_size`` (per block, along
     ``axis``, default the last) arrays of ``x``'s shape with that axis replaced by ``ceil(n / block_size)``.
     Codes are ``uint8`` in ``[0, 2**bits - 1]``, or ``int8`` in ``[-2**(bits-1), 2**(bits-1) - 1]`` if
-    ``signed``; ``qmin``/``qmax`` may narrow that range. ``symmetric`` and ``include_zero`` record how the
+    ``signed`` (``uint16`` / ``int16`` for ``bits`` 9 to 16); ``qmin``/``qmax`` may narrow that range. ``symmetric`` and ``include_zero`` record how the
     parameters were chosen. Instances are immutable and compare by value.
 
     >>> import numpy as np, qaffine as qa

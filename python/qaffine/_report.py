@@ -72,7 +72,7 @@ class ErrorStats:
         self.sum_abs = 0.0
         self.max_abs = 0.0
         self.signal = 0.0
-        self.histogram = np.zeros(256, dtype=np.int64)
+        self.histogram = np.zeros(256 if bits <= 8 else 65536, dtype=np.int64)  # one bin per code bit pattern
 
     def add(self, x: npt.NDArray[Any], x_hat: npt.NDArray[Any], codes: npt.NDArray[Any]) -> None:
         """One chunk: data, its dequantized values and its (unpacked) codes, any matching shapes."""
@@ -87,7 +87,9 @@ class ErrorStats:
             self.max_abs = max(self.max_abs, float(d.max()))
             self.signal += float(np.square(xs, out=xs).sum())
         self.count += xf.size
-        self.histogram += np.bincount(np.ascontiguousarray(codes).reshape(-1).view(np.uint8), minlength=256)
+        flat = np.ascontiguousarray(codes).reshape(-1)
+        patterns = flat.view(np.uint8 if flat.dtype.itemsize == 1 else np.uint16)
+        self.histogram += np.bincount(patterns, minlength=self.histogram.size)
 
     def result(self) -> QuantizationError:
         n = max(self.count, 1)
@@ -182,7 +184,7 @@ def draw(fig: Any, x: npt.NDArray[Any], q: QuantizedArray) -> None:
     if few:
         for xi, ci in zip(xs, cs):
             ax_map.annotate(str(int(ci)), (xi, ci), textcoords="offset points", xytext=(4, -10), fontsize=8)
-    kind = "int8" if p.signed else "uint8"
+    kind = p.dtype.name
     ax_map.set(title=f"x → {p.bits}-bit {kind} code", xlabel="x", ylabel="code q")
 
     ax_back.scatter(xs, hs, s=24 if few else 4, color="tab:orange", marker="x", label=r"$\hat{x} = s\,(q - z)$")

@@ -643,12 +643,12 @@ class _QFile:
         h = self.header
         unit = h.block_size or 1
         with self.zip.open("codes.npy") as f:
-            read_npy_header(f, self.name)
+            _, _, stored = read_npy_header(f, self.name)  # 16-bit codes may be stored in either byte order
             carry = np.empty(0, dtype=h.dtype)
             for piece in self.grid.pieces(unit=unit):
                 if not h.packed:
-                    data = _read_bytes(f, piece.size, self.name)
-                    codes = np.frombuffer(data, dtype=h.dtype)
+                    data = _read_bytes(f, piece.size * stored.itemsize, self.name)
+                    codes = np.frombuffer(data, dtype=stored).astype(h.dtype, copy=False)
                 else:
                     per = 8 // _packing.container_bits(h.bits)
                     need = piece.size - carry.size

@@ -266,7 +266,8 @@ def _map_with_params(func: Any, x: _DaskArray, mode: Mode, scale: Any, zero_poin
 class DaskQuantizedArray(ModeFields):
     """Codes as a dask array plus their parameters: what :func:`qaffine.dask.quantize` returns.
 
-    ``values`` is a lazy dask array of codes (``uint8``, ``int8`` if signed) chunked like the input.
+    ``values`` is a lazy dask array of codes (``uint8``, ``int8`` if signed; ``uint16`` / ``int16`` above 8
+    bits) chunked like the input.
     Per tensor and per axis, ``params`` is a :class:`qaffine.QParams` (computed by ``quantize``), and
     ``scale`` / ``zero_point`` are its NumPy values. Per block they are lazy: ``scale`` (``float32``) and
     ``zero_point`` (``int32``) are dask arrays computed in the same tasks as the codes, and ``params``

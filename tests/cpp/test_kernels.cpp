@@ -1,7 +1,7 @@
 // Every SIMD level this CPU supports must give the same bytes as the scalar specification, on inputs
 // chosen to break kernels: every length around the vector widths (bodies, unrolled bodies, tails),
 // misaligned starts, ties at (k + 0.5) * s, values that saturate, ±Inf, NaN at every position, ±0,
-// subnormals, float32 and float64 input, uint8 and int8 codes. Mirrors tests/test_simd_levels.py.
+// subnormals, float32 and float64 input, uint8, int8, uint16 and int16 codes. Mirrors tests/test_simd_levels.py.
 // Exit status 0 and a "N passed, 0 failed" line when all checks pass.
 #include <qaffine/qaffine.hpp>
 
@@ -224,6 +224,7 @@ void test_quantize(std::mt19937_64& rng) {
         {1e-30f, 3, qmin, qmax},
         {3.0e36f, std::is_signed<Q>::value ? 100 : 255, qmin, qmax},
         {std::numeric_limits<float>::denorm_min(), 7, qmin, qmax},
+        {6.1e-5f, std::is_signed<Q>::value ? 1000 : 30000, qmin, qmax},  // 16-bit codes over their whole range
     };
     for (const auto& p : params) {
         for (std::size_t n : lengths()) {
@@ -273,13 +274,13 @@ void test_quantize(std::mt19937_64& rng) {
 
 template <class Q, class T>
 void test_dequantize(std::mt19937_64& rng) {
-    std::uniform_int_distribution<int> byte(0, 255);
-    const std::int32_t zps[] = {0, 128, -128, 77, 1 << 20};
+    std::uniform_int_distribution<int> code(std::numeric_limits<Q>::min(), std::numeric_limits<Q>::max());
+    const std::int32_t zps[] = {0, 128, -128, 77, 1 << 20, 65535, -32768, -(1 << 23)};
     for (std::int32_t z : zps) {
         const qaffine::qparams p{0.037f, z, std::numeric_limits<Q>::min(), std::numeric_limits<Q>::max()};
         for (std::size_t n : lengths()) {
             std::vector<Q> codes(n + 1);
-            for (auto& c : codes) c = static_cast<Q>(byte(rng) - (std::is_signed<Q>::value ? 128 : 0));
+            for (auto& c : codes) c = static_cast<Q>(code(rng));
             std::vector<T> ref(n + 1, T(-7)), got(n + 1, T(-7));
             qaffine::scalar::dequantize(codes.data() + 1, n, p.scale, p.zero_point, ref.data());
             for (auto level : levels()) {
@@ -297,9 +298,9 @@ void test_dequantize(std::mt19937_64& rng) {
 template <class Q>
 void test_dequantize_streaming(std::mt19937_64& rng) {
     const std::size_t n = qaffine::detail::dequantize_stream_min + 1000 + 37;
-    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_int_distribution<int> code(std::numeric_limits<Q>::min(), std::numeric_limits<Q>::max());
     std::vector<Q> codes(n + 3);
-    for (auto& c : codes) c = static_cast<Q>(byte(rng) - (std::is_signed<Q>::value ? 128 : 0));
+    for (auto& c : codes) c = static_cast<Q>(code(rng));
     const qaffine::qparams p{0.0371f, std::is_signed<Q>::value ? -5 : 131, std::numeric_limits<Q>::min(),
                              std::numeric_limits<Q>::max()};
     for (std::size_t in_off : {0u, 3u}) {
@@ -313,6 +314,19 @@ void test_dequantize_streaming(std::mt19937_64& rng) {
                       qaffine::to_string(level), n, out_off * 100 + in_off);
             }
         }
+    }
+}
+
+// The codes of x with (s, z) in `range` at every level against the scalar loop.
+template <class Q, class T>
+void ties_case(const std::vector<T>& x, float s, std::int32_t z, std::pair<int, int> range, const char* what) {
+    const qaffine::qparams p{s, z, range.first, range.second};
+    std::vector<Q> ref(x.size()), got(x.size());
+    qaffine::scalar::quantize(x.data(), x.size(), s, z, range.first, range.second, ref.data());
+    for (auto level : levels()) {
+        qaffine::quantize(x.data(), x.size(), p, got.data(), level);
+        check(got == ref, what, qaffine::to_string(level), x.size(),
+              static_cast<std::size_t>(z & 0xFFFF) * 100000 + static_cast<std::size_t>(range.second));
     }
 }
 
@@ -365,6 +379,13 @@ void test_ties(std::mt19937_64& rng) {
                           static_cast<std::size_t>(zs & 0xFFFF) * 1000 + static_cast<std::size_t>(range.second));
                 }
             }
+            // 16-bit codes: wide ranges divide, ranges up to detail::bracket_max_range take the bracket; int16
+            // zero points shifted by 2^15.
+            for (const auto& range : {std::pair<int, int>{0, 65535}, {0, 1024}, {0, 1025}, {3, 60000}})
+                ties_case<std::uint16_t>(x, sc, z, range, "ties uint16");
+            if (z - 32768 >= -(1 << 23))
+                for (const auto& range : {std::pair<int, int>{-32768, 32767}, {-512, 512}, {-30000, 29000}})
+                    ties_case<std::int16_t>(x, sc, z - 32768, range, "ties int16");
         }
     }
 }
@@ -379,7 +400,8 @@ void test_streaming(std::mt19937_64& rng, bool narrowed) {
     const std::size_t n = qaffine::detail::stream_codes_min + 1000 + 37;
     const std::int32_t qmin = std::numeric_limits<Q>::min() + (narrowed ? 3 : 0);
     const std::int32_t qmax = std::numeric_limits<Q>::max() - (narrowed ? 5 : 0);
-    const qaffine::qparams p{0.0213f, std::is_signed<Q>::value ? -3 : 125, qmin, qmax};
+    // 16-bit codes: a scale that spreads the data over their range (and saturates it).
+    const qaffine::qparams p{sizeof(Q) == 2 ? 1e-4f : 0.0213f, std::is_signed<Q>::value ? -3 : 125, qmin, qmax};
     std::vector<float> buf(n + 8);
     std::normal_distribution<float> normal(0.0f, 1.5f);
     std::uniform_int_distribution<int> code(-200, 200);
@@ -648,7 +670,9 @@ void test_block16(std::mt19937_64& rng) {
 }
 
 // Large per-block arrays take the prefetching, non-temporal-store variant of the 16-block kernel when the
-// codes are 16-byte aligned: against the scalar level, with codes at offsets 0, 16 (streamed) and 1 (not).
+// codes are 16-byte aligned: against the scalar level, with codes at offsets 0, 16 (streamed), 8 (streamed when
+// 16-bit) and 1 (not).
+template <class Q>
 void test_block16_streaming(std::mt19937_64& rng) {
     const std::size_t C = 1024, B = 64, outer = qaffine::detail::stream_min / C + 3;
     const qaffine::layout g{outer, C, 1, B};
@@ -657,23 +681,23 @@ void test_block16_streaming(std::mt19937_64& rng) {
     for (auto& v : x) v = normal(rng);
     for (std::size_t b = 5; b < g.groups(); b += 97)  // some all-zero and one-signed blocks
         for (std::size_t i = 0; i < B; ++i) x[b * B + i] = (b % 2) ? 0.0f : std::fabs(x[b * B + i]);
-    const qaffine::scheme sc{};
-    std::vector<std::uint8_t> ref(g.size());
+    const qaffine::scheme sc{std::numeric_limits<Q>::min(), std::numeric_limits<Q>::max(), false, true};
+    std::vector<Q> ref(g.size());
     std::vector<float> rs(g.groups());
     std::vector<std::int32_t> rz(g.groups());
     qaffine::quantize_dynamic_groups(x.data(), g, sc, qaffine::rounding::divide, rs.data(), rz.data(), ref.data(),
                                      qaffine::simd_level::scalar);
-    for (std::size_t off : {0u, 16u, 1u}) {
-        std::vector<std::uint8_t> buf(g.size() + 128, 0x5A);
-        std::uint8_t* base = buf.data() + ((64 - (reinterpret_cast<std::uintptr_t>(buf.data()) & 63)) & 63);
+    for (std::size_t off : {0u, 16u, 8u, 1u}) {
+        std::vector<Q> buf(g.size() + 128, Q(0x5A));
+        Q* base = buf.data() + ((64 - (reinterpret_cast<std::uintptr_t>(buf.data()) & 63)) & 63) / sizeof(Q);
         for (auto level : levels()) {
-            std::fill(buf.begin(), buf.end(), std::uint8_t(0x5A));
+            std::fill(buf.begin(), buf.end(), Q(0x5A));
             std::vector<float> gs(g.groups());
             std::vector<std::int32_t> gz(g.groups());
             const auto st = qaffine::quantize_dynamic_groups(x.data(), g, sc, qaffine::rounding::divide, gs.data(),
                                                              gz.data(), base + off, level);
-            const bool guard = base[off + g.size()] == 0x5A && (off == 0 || base[off - 1] == 0x5A);
-            check(st == qaffine::dynamic_status::ok && same_bytes(base + off, ref.data(), g.size()) && gs == rs &&
+            const bool guard = base[off + g.size()] == Q(0x5A) && (off == 0 || base[off - 1] == Q(0x5A));
+            check(st == qaffine::dynamic_status::ok && same_bytes(base + off, ref.data(), g.size() * sizeof(Q)) && gs == rs &&
                       gz == rz && guard,
                   "block16 streaming", qaffine::to_string(level), g.size(), off);
         }
@@ -819,11 +843,11 @@ void test_quantize_dynamic(std::mt19937_64& rng) {
                     std::vector<Q> got(n);
                     const qaffine::qparams g = qaffine::quantize_dynamic(x.data(), n, got.data(), sc, r, level);
                     check(same_bits(g.scale, p.scale) && g.zero_point == p.zero_point &&
-                              same_bytes(got.data(), ref.data(), n),
+                              same_bytes(got.data(), ref.data(), n * sizeof(Q)),
                           "quantize_dynamic", qaffine::to_string(level), n, threads);
                     const qaffine::dynamic_result s = qaffine::quantize_dynamic_status<T, T>(rev, sc, r, got.data(), level);
                     check(s.status == qaffine::dynamic_status::ok && same_bits(s.params.scale, p.scale) &&
-                              s.params.zero_point == p.zero_point && same_bytes(got.data(), ref_r.data(), n),
+                              s.params.zero_point == p.zero_point && same_bytes(got.data(), ref_r.data(), n * sizeof(Q)),
                           "quantize_dynamic_status (reversed view)", qaffine::to_string(level), n, threads);
                 }
             }
@@ -872,6 +896,8 @@ int main(int argc, char** argv) {
     if (mine()) test_minmax<double>(rng);
     if (mine()) test_quantize_vec_rows<std::uint8_t>(rng);
     if (mine()) test_quantize_vec_rows<std::int8_t>(rng);
+    if (mine()) test_quantize_vec_rows<std::uint16_t>(rng);
+    if (mine()) test_quantize_vec_rows<std::int16_t>(rng);
     if (mine()) test_minmax_accumulate_rows<float>(rng);
     if (mine()) test_minmax_accumulate_rows<double>(rng);
     if (mine()) test_minmax_positions<float>(rng);
@@ -880,33 +906,56 @@ int main(int argc, char** argv) {
     if (mine()) test_quantize<float, std::int8_t>(rng);
     if (mine()) test_quantize<double, std::uint8_t>(rng);
     if (mine()) test_quantize<double, std::int8_t>(rng);
+    if (mine()) test_quantize<float, std::uint16_t>(rng);
+    if (mine()) test_quantize<float, std::int16_t>(rng);
+    if (mine()) test_quantize<double, std::uint16_t>(rng);
+    if (mine()) test_quantize<double, std::int16_t>(rng);
     if (mine()) test_dequantize<std::uint8_t, float>(rng);
     if (mine()) test_dequantize<std::uint8_t, double>(rng);
     if (mine()) test_dequantize<std::int8_t, float>(rng);
     if (mine()) test_dequantize<std::int8_t, double>(rng);
+    if (mine()) test_dequantize<std::uint16_t, float>(rng);
+    if (mine()) test_dequantize<std::uint16_t, double>(rng);
+    if (mine()) test_dequantize<std::int16_t, float>(rng);
+    if (mine()) test_dequantize<std::int16_t, double>(rng);
     test_ties<float>(rng);
     if (mine()) test_dequantize_streaming<std::uint8_t>(rng);
     if (mine()) test_dequantize_streaming<std::int8_t>(rng);
+    if (mine()) test_dequantize_streaming<std::uint16_t>(rng);
+    if (mine()) test_dequantize_streaming<std::int16_t>(rng);
     for (bool narrowed : {false, true}) {
         if (mine()) test_streaming<std::uint8_t>(rng, narrowed);
         if (mine()) test_streaming<std::int8_t>(rng, narrowed);
+        if (mine()) test_streaming<std::uint16_t>(rng, narrowed);
+        if (mine()) test_streaming<std::int16_t>(rng, narrowed);
     }
     test_ties<double>(rng);
     if (mine()) test_vec_kernels<float, std::uint8_t>(rng);
     if (mine()) test_vec_kernels<float, std::int8_t>(rng);
     if (mine()) test_vec_kernels<double, std::uint8_t>(rng);
     if (mine()) test_vec_kernels<double, std::int8_t>(rng);
+    if (mine()) test_vec_kernels<float, std::uint16_t>(rng);
+    if (mine()) test_vec_kernels<float, std::int16_t>(rng);
+    if (mine()) test_vec_kernels<double, std::int16_t>(rng);
     if (mine()) test_groups<float, std::uint8_t>(rng);
     if (mine()) test_groups<float, std::int8_t>(rng);
     if (mine()) test_groups<double, std::uint8_t>(rng);
+    if (mine()) test_groups<float, std::uint16_t>(rng);
+    if (mine()) test_groups<float, std::int16_t>(rng);
+    if (mine()) test_groups<double, std::uint16_t>(rng);
     if (mine()) test_block16<std::uint8_t>(rng);
     if (mine()) test_block16<std::int8_t>(rng);
-    if (mine()) test_block16_streaming(rng);
+    if (mine()) test_block16<std::uint16_t>(rng);
+    if (mine()) test_block16<std::int16_t>(rng);
+    if (mine()) test_block16_streaming<std::uint8_t>(rng);
+    if (mine()) test_block16_streaming<std::uint16_t>(rng);
     if (mine()) test_threads(rng);
     if (mine()) test_quantize_dynamic<float, std::uint8_t>(rng);
     if (mine()) test_quantize_dynamic<float, std::int8_t>(rng);
     if (mine()) test_quantize_dynamic<double, std::uint8_t>(rng);
     if (mine()) test_quantize_dynamic<double, std::int8_t>(rng);
+    if (mine()) test_quantize_dynamic<float, std::uint16_t>(rng);
+    if (mine()) test_quantize_dynamic<float, std::int16_t>(rng);
     if (mine()) test_qparams();
     std::printf("checks per level:");
     for (int l = 0; l < qaffine::simd_level_count; ++l)

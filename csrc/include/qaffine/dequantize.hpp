@@ -2,7 +2,8 @@
 //
 // q - z is exact in int32; its conversion to T is exact for |q - z| <= 2^24; one rounding in the
 // product, as ONNX DequantizeLinear computes (float32(q) - float32(z)) * s. T is float or double, Q is
-// std::uint8_t or std::int8_t. Every SIMD level writes the same bits as the scalar loop. The kernels
+// std::uint8_t, std::int8_t, std::uint16_t or std::int16_t (|q - z| <= 2^23 + 65535 < 2^24: exact). Every
+// SIMD level writes the same bits as the scalar loop. The kernels
 // never throw; dequantize() validates its qparams first (std::invalid_argument).
 // Thread safety: pure functions of their arguments.
 #pragma once
@@ -82,8 +83,8 @@ inline void dequantize_unchecked(const Q* q, std::size_t n, const qparams& p, T*
                                  simd_level level = active_level()) noexcept {
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                   "qaffine::dequantize writes float or double");
-    static_assert(std::is_same<Q, std::uint8_t>::value || std::is_same<Q, std::int8_t>::value,
-                  "qaffine::dequantize reads std::uint8_t or std::int8_t codes");
+    static_assert(is_code_type<Q>::value,
+                  "qaffine::dequantize reads std::uint8_t, std::int8_t, std::uint16_t or std::int16_t codes");
     dispatch(level, [&](auto isa) { dequantize(isa, q, n, p.scale, p.zero_point, out); });
 }
 

@@ -302,9 +302,9 @@ QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::in
         Q* o = out + j * B;
         for (std::size_t k = 0; k < B; k += 16) {
             const __m512 y = step<rounding::divide>(_mm512_loadu_ps(p + k), sv, sv, l, h);  // NaN ruled out above
-            const __m128i c = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(y), zv));
-            if (Stream) _mm_stream_si128(reinterpret_cast<__m128i*>(o + k), c);  // o is 16-byte aligned
-            else _mm_storeu_si128(reinterpret_cast<__m128i*>(o + k), c);
+            const __m512i c = _mm512_add_epi32(_mm512_cvtps_epi32(y), zv);
+            if (Stream) stream_codes(o + k, c);  // o is 16-byte aligned
+            else store_codes(o + k, c);
         }
     }
     return true;

@@ -133,40 +133,77 @@ QAFFINE_OP vi loadu_i32(const std::int32_t* p) noexcept { return _mm256_loadu_si
 QAFFINE_OP vi add_i32(vi a, vi b) noexcept { return _mm256_add_epi32(a, b); }
 QAFFINE_OP vi sub_i32(vi a, vi b) noexcept { return _mm256_sub_epi32(a, b); }
 
+// Codes are 8-bit (std::uint8_t, std::int8_t) or 16-bit (std::uint16_t, std::int16_t); sizeof(Q) picks the
+// instructions.
+
 // `lanes` codes at q, sign- or zero-extended to int32.
 template <class Q>
 QAFFINE_OP vi widen(const Q* q) noexcept {
-    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q));
-    return std::is_signed<Q>::value ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+    if constexpr (sizeof(Q) == 2) {
+        const __m128i w = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        return std::is_signed<Q>::value ? _mm256_cvtepi16_epi32(w) : _mm256_cvtepu16_epi32(w);
+    } else {
+        const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q));
+        return std::is_signed<Q>::value ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+    }
 }
 
-// Four vectors of int32 to 4 * lanes bytes in order, saturating to Q's range.
+// 4 * lanes codes as they are stored: one register of 8-bit codes, two of 16-bit codes.
 template <class Q>
-QAFFINE_OP vi pack4(vi a, vi b, vi c, vi d) noexcept {
-    const vi ab = _mm256_packs_epi32(a, b);  // per 128-bit lane: a0-3 b0-3 | a4-7 b4-7
-    const vi cd = _mm256_packs_epi32(c, d);
-    const vi bytes = std::is_signed<Q>::value ? _mm256_packs_epi16(ab, cd) : _mm256_packus_epi16(ab, cd);
-    return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+struct code_regs {
+    vi r[sizeof(Q)];
+};
+
+// Four vectors of int32 to 4 * lanes codes in order, saturating to Q's range.
+template <class Q>
+QAFFINE_OP code_regs<Q> pack4(vi a, vi b, vi c, vi d) noexcept {
+    if constexpr (sizeof(Q) == 2) {
+        // per 128-bit lane: a0-3 b0-3 | a4-7 b4-7; the 64-bit permute puts a0-7 b0-7
+        const vi ab = std::is_signed<Q>::value ? _mm256_packs_epi32(a, b) : _mm256_packus_epi32(a, b);
+        const vi cd = std::is_signed<Q>::value ? _mm256_packs_epi32(c, d) : _mm256_packus_epi32(c, d);
+        return {{_mm256_permute4x64_epi64(ab, 0xD8), _mm256_permute4x64_epi64(cd, 0xD8)}};
+    } else {
+        const vi ab = _mm256_packs_epi32(a, b);  // per 128-bit lane: a0-3 b0-3 | a4-7 b4-7
+        const vi cd = _mm256_packs_epi32(c, d);
+        const vi bytes = std::is_signed<Q>::value ? _mm256_packs_epi16(ab, cd) : _mm256_packus_epi16(ab, cd);
+        return {{_mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))}};
+    }
 }
 
 template <class Q>
-QAFFINE_OP void storeu_bytes(Q* p, vi v) noexcept { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+QAFFINE_OP void storeu_bytes(Q* p, code_regs<Q> v) noexcept {
+    for (std::size_t k = 0; k < sizeof(Q); ++k) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p) + k, v.r[k]);
+}
+// p aligned to 32 bytes.
 template <class Q>
-QAFFINE_OP void stream_bytes(Q* p, vi v) noexcept { _mm256_stream_si256(reinterpret_cast<__m256i*>(p), v); }
+QAFFINE_OP void stream_bytes(Q* p, code_regs<Q> v) noexcept {
+    for (std::size_t k = 0; k < sizeof(Q); ++k) _mm256_stream_si256(reinterpret_cast<__m256i*>(p) + k, v.r[k]);
+}
 
-// A register of int32 already inside Q's range to `lanes` code bytes at p.
+// A register of int32 already inside Q's range to `lanes` codes (in the low 8 * sizeof(Q) bytes).
 template <class Q>
 QAFFINE_OP __m128i narrow(vi q) noexcept {
-    const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    if constexpr (sizeof(Q) == 2) return std::is_signed<Q>::value ? _mm_packs_epi32(lo, hi) : _mm_packus_epi32(lo, hi);
+    const __m128i w = _mm_packs_epi32(lo, hi);
     return std::is_signed<Q>::value ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
 }
 template <class Q>
-QAFFINE_OP void store_codes(Q* p, vi q) noexcept { _mm_storel_epi64(reinterpret_cast<__m128i*>(p), narrow<Q>(q)); }
+QAFFINE_OP void store_codes(Q* p, vi q) noexcept {
+    if constexpr (sizeof(Q) == 2) _mm_storeu_si128(reinterpret_cast<__m128i*>(p), narrow<Q>(q));
+    else _mm_storel_epi64(reinterpret_cast<__m128i*>(p), narrow<Q>(q));
+}
 template <class Q>
 QAFFINE_OP void store_codes_n(Q* p, std::size_t count, vi q) noexcept {
     alignas(16) Q b[16];
     _mm_store_si128(reinterpret_cast<__m128i*>(b), narrow<Q>(q));
     std::memcpy(p, b, count * sizeof(Q));
+}
+// store_codes with non-temporal stores; p aligned to 16 bytes (8 for 8-bit codes here).
+template <class Q>
+QAFFINE_OP void stream_codes(Q* p, vi q) noexcept {
+    if constexpr (sizeof(Q) == 2) _mm_stream_si128(reinterpret_cast<__m128i*>(p), narrow<Q>(q));
+    else _mm_stream_si64(reinterpret_cast<long long*>(p), _mm_cvtsi128_si64(narrow<Q>(q)));
 }
 
 // ---- int32 lanes of a double register -------------------------------------------------------------------

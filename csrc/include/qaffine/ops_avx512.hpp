@@ -106,30 +106,69 @@ QAFFINE_OP vi sub_i32(vi a, vi b) noexcept { return _mm512_sub_epi32(a, b); }
 
 template <class Q>
 QAFFINE_OP vi widen(const Q* q) noexcept {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-    return std::is_signed<Q>::value ? _mm512_cvtepi8_epi32(v) : _mm512_cvtepu8_epi32(v);
+    if constexpr (sizeof(Q) == 2) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+        return std::is_signed<Q>::value ? _mm512_cvtepi16_epi32(v) : _mm512_cvtepu16_epi32(v);
+    } else {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
+        return std::is_signed<Q>::value ? _mm512_cvtepi8_epi32(v) : _mm512_cvtepu8_epi32(v);
+    }
 }
 
 template <class Q>
-QAFFINE_OP vi pack4(vi a, vi b, vi c, vi d) noexcept {
-    const vi ab = _mm512_packs_epi32(a, b);  // per 128-bit lane k: a[4k..4k+4) b[4k..4k+4)
-    const vi cd = _mm512_packs_epi32(c, d);
-    const vi bytes = std::is_signed<Q>::value ? _mm512_packs_epi16(ab, cd) : _mm512_packus_epi16(ab, cd);
-    // lane k holds a, b, c, d's dwords k: gather dword k of every lane, then the next
-    return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes);
+struct code_regs {
+    vi r[sizeof(Q)];
+};
+
+template <class Q>
+QAFFINE_OP code_regs<Q> pack4(vi a, vi b, vi c, vi d) noexcept {
+    if constexpr (sizeof(Q) == 2) {
+        // per 128-bit lane k: a[4k..4k+4) b[4k..4k+4) as 64-bit halves: the even halves, then the odd ones
+        const vi order = _mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7);
+        const vi ab = std::is_signed<Q>::value ? _mm512_packs_epi32(a, b) : _mm512_packus_epi32(a, b);
+        const vi cd = std::is_signed<Q>::value ? _mm512_packs_epi32(c, d) : _mm512_packus_epi32(c, d);
+        return {{_mm512_permutexvar_epi64(order, ab), _mm512_permutexvar_epi64(order, cd)}};
+    } else {
+        const vi ab = _mm512_packs_epi32(a, b);  // per 128-bit lane k: a[4k..4k+4) b[4k..4k+4)
+        const vi cd = _mm512_packs_epi32(c, d);
+        const vi bytes = std::is_signed<Q>::value ? _mm512_packs_epi16(ab, cd) : _mm512_packus_epi16(ab, cd);
+        // lane k holds a, b, c, d's dwords k: gather dword k of every lane, then the next
+        return {{_mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), bytes)}};
+    }
 }
 
 template <class Q>
-QAFFINE_OP void storeu_bytes(Q* p, vi v) noexcept { _mm512_storeu_si512(reinterpret_cast<void*>(p), v); }
+QAFFINE_OP void storeu_bytes(Q* p, code_regs<Q> v) noexcept {
+    for (std::size_t k = 0; k < sizeof(Q); ++k) _mm512_storeu_si512(reinterpret_cast<__m512i*>(p) + k, v.r[k]);
+}
 template <class Q>
-QAFFINE_OP void stream_bytes(Q* p, vi v) noexcept { _mm512_stream_si512(reinterpret_cast<__m512i*>(p), v); }
+QAFFINE_OP void stream_bytes(Q* p, code_regs<Q> v) noexcept {
+    for (std::size_t k = 0; k < sizeof(Q); ++k) _mm512_stream_si512(reinterpret_cast<__m512i*>(p) + k, v.r[k]);
+}
 
-// A register of int32 already inside Q's range to `lanes` code bytes at p (vpmovdb truncates, which is exact
-// there for uint8 and int8 alike).
+// A register of int32 already inside Q's range to `lanes` codes at p (vpmovdb / vpmovdw truncate, which is
+// exact there for signed and unsigned codes alike).
 template <class Q>
-QAFFINE_OP void store_codes(Q* p, vi q) noexcept { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(q)); }
+QAFFINE_OP void store_codes(Q* p, vi q) noexcept {
+    if constexpr (sizeof(Q) == 2) _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(q));
+    else _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(q));
+}
 template <class Q>
-QAFFINE_OP void store_codes_n(Q* p, std::size_t count, vi q) noexcept { _mm512_mask_cvtepi32_storeu_epi8(p, mask_n(count), q); }
+QAFFINE_OP void store_codes_n(Q* p, std::size_t count, vi q) noexcept {
+    if constexpr (sizeof(Q) == 2) _mm512_mask_cvtepi32_storeu_epi16(p, mask_n(count), q);
+    else _mm512_mask_cvtepi32_storeu_epi8(p, mask_n(count), q);
+}
+// Two 16-byte halves for 16-bit codes: NumPy's large arrays start 16 bytes past a page boundary.
+template <class Q>
+QAFFINE_OP void stream_codes(Q* p, vi q) noexcept {
+    if constexpr (sizeof(Q) == 2) {
+        const __m256i w = _mm512_cvtepi32_epi16(q);
+        _mm_stream_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(w));
+        _mm_stream_si128(reinterpret_cast<__m128i*>(p) + 1, _mm256_extracti128_si256(w, 1));
+    } else {
+        _mm_stream_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(q));
+    }
+}
 
 // ---- int32 lanes of a double register -------------------------------------------------------------------
 using vh = __m256i;

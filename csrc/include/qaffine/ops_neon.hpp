@@ -161,15 +161,27 @@ QAFFINE_OP vi loadu_i32(const std::int32_t* p) noexcept { return {vld1q_s32(p), 
 QAFFINE_OP vi add_i32(vi a, vi b) noexcept { return {vaddq_s32(a.a, b.a), vaddq_s32(a.b, b.b)}; }
 QAFFINE_OP vi sub_i32(vi a, vi b) noexcept { return {vsubq_s32(a.a, b.a), vsubq_s32(a.b, b.b)}; }
 
+// Codes are 8-bit (std::uint8_t, std::int8_t) or 16-bit (std::uint16_t, std::int16_t); sizeof(Q) picks the
+// instructions.
+
 // `lanes` codes at q, sign- or zero-extended to int32.
 template <class Q>
 QAFFINE_OP vi widen(const Q* q) noexcept {
-    if (std::is_signed<Q>::value) {
-        const int16x8_t h = vmovl_s8(vld1_s8(reinterpret_cast<const std::int8_t*>(q)));
-        return {vmovl_s16(vget_low_s16(h)), vmovl_high_s16(h)};
+    if constexpr (sizeof(Q) == 2) {
+        if (std::is_signed<Q>::value) {
+            const int16x8_t h = vld1q_s16(reinterpret_cast<const std::int16_t*>(q));
+            return {vmovl_s16(vget_low_s16(h)), vmovl_high_s16(h)};
+        }
+        const uint16x8_t h = vld1q_u16(reinterpret_cast<const std::uint16_t*>(q));
+        return {vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h))), vreinterpretq_s32_u32(vmovl_high_u16(h))};
+    } else {
+        if (std::is_signed<Q>::value) {
+            const int16x8_t h = vmovl_s8(vld1_s8(reinterpret_cast<const std::int8_t*>(q)));
+            return {vmovl_s16(vget_low_s16(h)), vmovl_high_s16(h)};
+        }
+        const uint16x8_t h = vmovl_u8(vld1_u8(reinterpret_cast<const std::uint8_t*>(q)));
+        return {vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h))), vreinterpretq_s32_u32(vmovl_high_u16(h))};
     }
-    const uint16x8_t h = vmovl_u8(vld1_u8(reinterpret_cast<const std::uint8_t*>(q)));
-    return {vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h))), vreinterpretq_s32_u32(vmovl_high_u16(h))};
 }
 
 // Eight int16 to eight codes of Q, saturating (packs / packus).
@@ -182,35 +194,56 @@ QAFFINE_OP uint8x16_t narrow16(int16x8_t lo, int16x8_t hi) noexcept {
     return std::is_signed<Q>::value ? vreinterpretq_u8_s8(vqmovn_high_s16(vqmovn_s16(lo), hi))
                                     : vqmovun_high_s16(vqmovun_s16(lo), hi);
 }
+// Eight int32 to eight int16, saturating (packs); or, for 16-bit codes, to eight codes of Q (packs / packus).
 QAFFINE_OP int16x8_t narrow32(vi v) noexcept { return vqmovn_high_s32(vqmovn_s32(v.a), v.b); }
-
-// Four vectors of int32 to 4 * lanes bytes in order, saturating to Q's range.
 template <class Q>
-QAFFINE_OP vi pack4(vi a, vi b, vi c, vi d) noexcept {
-    return {vreinterpretq_s32_u8(narrow16<Q>(narrow32(a), narrow32(b))),
-            vreinterpretq_s32_u8(narrow16<Q>(narrow32(c), narrow32(d)))};
+QAFFINE_OP uint16x8_t narrow32_codes(vi v) noexcept {
+    return std::is_signed<Q>::value ? vreinterpretq_u16_s16(narrow32(v)) : vqmovun_high_s32(vqmovun_s32(v.a), v.b);
+}
+
+// 4 * lanes codes as they are stored: one pair of q-registers of 8-bit codes, two pairs of 16-bit codes.
+template <class Q>
+struct code_regs {
+    vi r[sizeof(Q)];
+};
+
+// Four vectors of int32 to 4 * lanes codes in order, saturating to Q's range.
+template <class Q>
+QAFFINE_OP code_regs<Q> pack4(vi a, vi b, vi c, vi d) noexcept {
+    if constexpr (sizeof(Q) == 2) {
+        return {{{vreinterpretq_s32_u16(narrow32_codes<Q>(a)), vreinterpretq_s32_u16(narrow32_codes<Q>(b))},
+                 {vreinterpretq_s32_u16(narrow32_codes<Q>(c)), vreinterpretq_s32_u16(narrow32_codes<Q>(d))}}};
+    } else {
+        return {{{vreinterpretq_s32_u8(narrow16<Q>(narrow32(a), narrow32(b))),
+                  vreinterpretq_s32_u8(narrow16<Q>(narrow32(c), narrow32(d)))}}};
+    }
 }
 
 template <class Q>
-QAFFINE_OP void storeu_bytes(Q* p, vi v) noexcept {
+QAFFINE_OP void storeu_bytes(Q* p, code_regs<Q> v) noexcept {
     std::uint8_t* o = reinterpret_cast<std::uint8_t*>(p);
-    vst1q_u8(o, vreinterpretq_u8_s32(v.a));
-    vst1q_u8(o + 16, vreinterpretq_u8_s32(v.b));
+    for (std::size_t k = 0; k < sizeof(Q); ++k) {
+        vst1q_u8(o + 32 * k, vreinterpretq_u8_s32(v.r[k].a));
+        vst1q_u8(o + 32 * k + 16, vreinterpretq_u8_s32(v.r[k].b));
+    }
 }
 template <class Q>
-QAFFINE_OP void stream_bytes(Q* p, vi v) noexcept { storeu_bytes(p, v); }  // see stream_store
+QAFFINE_OP void stream_bytes(Q* p, code_regs<Q> v) noexcept { storeu_bytes(p, v); }  // see stream_store
 
-// A register of int32 already inside Q's range to `lanes` code bytes at p.
+// A register of int32 already inside Q's range to `lanes` codes at p.
 template <class Q>
-QAFFINE_OP uint8x8_t narrow(vi q) noexcept { return narrow16<Q>(narrow32(q)); }
-template <class Q>
-QAFFINE_OP void store_codes(Q* p, vi q) noexcept { vst1_u8(reinterpret_cast<std::uint8_t*>(p), narrow<Q>(q)); }
+QAFFINE_OP void store_codes(Q* p, vi q) noexcept {
+    if constexpr (sizeof(Q) == 2) vst1q_u16(reinterpret_cast<std::uint16_t*>(p), narrow32_codes<Q>(q));
+    else vst1_u8(reinterpret_cast<std::uint8_t*>(p), narrow16<Q>(narrow32(q)));
+}
 template <class Q>
 QAFFINE_OP void store_codes_n(Q* p, std::size_t count, vi q) noexcept {
     Q b[8];
     store_codes(b, q);
     std::memcpy(p, b, count * sizeof(Q));
 }
+template <class Q>
+QAFFINE_OP void stream_codes(Q* p, vi q) noexcept { store_codes(p, q); }  // see stream_store
 
 // ---- int32 lanes of a double register -------------------------------------------------------------------
 using vh = int32x4_t;

@@ -27,8 +27,14 @@
 namespace qaffine {
 
 /// Largest |zero point| accepted: every integer up to 2^24 is exact in float32, so the clamp bounds
-/// qmin - z and qmax - z used by the kernels (|qmin|, |qmax| <= 255) are exact.
+/// qmin - z and qmax - z used by the kernels (|qmin|, |qmax| <= 65535) are exact.
 constexpr std::int32_t max_abs_zero_point = 1 << 23;
+
+/// The code types of the kernels: 8-bit (std::uint8_t, std::int8_t) and 16-bit (std::uint16_t, std::int16_t).
+template <class Q>
+struct is_code_type
+    : std::integral_constant<bool, std::is_same<Q, std::uint8_t>::value || std::is_same<Q, std::int8_t>::value ||
+                                       std::is_same<Q, std::uint16_t>::value || std::is_same<Q, std::int16_t>::value> {};
 
 /// Per-tensor affine parameters: x ≈ scale * (q - zero_point), q in [qmin, qmax].
 struct qparams {

@@ -73,9 +73,9 @@ QAFFINE_ISA vi bracket(vf v, bracket_params b, mf& bad) noexcept {
     return sub_i32(bits(Clamp ? min(max(ta, b.tlo), b.thi) : ta), b.m);
 }
 
-// Four registers of x[0..4 * lanes) to their code bytes (written out: GCC -O2 keeps a q[4] loop in memory).
+// Four registers of x[0..4 * lanes) to their codes (written out: GCC -O2 keeps a q[4] loop in memory).
 template <rounding R, class Q>
-QAFFINE_ISA vi codes4(const float* x, run_params p, mf& nan) noexcept {
+QAFFINE_ISA code_regs<Q> codes4(const float* x, run_params p, mf& nan) noexcept {
     vf v0 = loadu(x), v1 = loadu(x + lanes), v2 = loadu(x + 2 * lanes), v3 = loadu(x + 3 * lanes);
     QAFFINE_KEEP(v0); QAFFINE_KEEP(v1); QAFFINE_KEEP(v2); QAFFINE_KEEP(v3);
     return pack4<Q>(codes<R>(v0, p, nan), codes<R>(v1, p, nan), codes<R>(v2, p, nan), codes<R>(v3, p, nan));
@@ -85,7 +85,7 @@ QAFFINE_ISA vi codes4(const float* x, run_params p, mf& nan) noexcept {
 // the bracket's for AVX2's 16 registers and the hot loop reloads them from the stack (AVX2, 1e6 floats per
 // tensor through the Python module on Zen 4: 98 -> 88 us).
 template <rounding R, class Q>
-QAFFINE_ISA_OUTLINE vi redo4(const float* x, run_params p, mf& nan) noexcept {
+QAFFINE_ISA_OUTLINE code_regs<Q> redo4(const float* x, run_params p, mf& nan) noexcept {
     return codes4<R, Q>(x, p, nan);
 }
 
@@ -106,7 +106,7 @@ QAFFINE_ISA std::size_t bracket_loop(const float* x, std::size_t n, Q* out, cons
         mf bad = none(0.0f);
         vi q0 = bracket<Clamp>(v0, b, bad), q1 = bracket<Clamp>(v1, b, bad);
         vi q2 = bracket<Clamp>(v2, b, bad), q3 = bracket<Clamp>(v3, b, bad);
-        const vi w = any(bad) ? redo4<R, Q>(x + i, p, nan) : pack4<Q>(q0, q1, q2, q3);
+        const code_regs<Q> w = any(bad) ? redo4<R, Q>(x + i, p, nan) : pack4<Q>(q0, q1, q2, q3);
         if (Stream) stream_bytes(out + i, w);
         else storeu_bytes(out + i, w);
     }

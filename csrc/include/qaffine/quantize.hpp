@@ -7,8 +7,10 @@
 // Arithmetic is float32 for float input and float64 for double input; rounding is half to even (the default
 // floating-point environment). The clamp happens on y before the conversion to an integer, so ±Inf and huge
 // values saturate to qmin / qmax and never wrap around. A NaN gives qmin and makes the function return true;
-// callers that must reject NaN check the return value. Q is std::uint8_t or std::int8_t, [qmin, qmax] must lie
-// inside Q's range and |z| <= 2^23 (see validate()).
+// callers that must reject NaN check the return value. Q is std::uint8_t, std::int8_t, std::uint16_t or
+// std::int16_t, [qmin, qmax] must lie inside Q's range and |z| <= 2^23 (see validate()). Every code of 16-bit
+// Q, and qmin - z, qmax - z, are integers below 2^24: exact in float32, so 16-bit codes follow the same
+// arithmetic as 8-bit ones.
 //
 // quantize(...)      one (scale, zero point) for the whole run;
 // quantize_vec(...)  element i uses scale[i], zero_point[i] (per-channel along the last axis, per-block along
@@ -72,8 +74,12 @@ constexpr std::size_t stream_codes_min = std::size_t(1) << 18;
 /// on normal data. Used when 2^-120 <= s <= 2^120 and |z| < 2^21 (so that Mz + [qmin, qmax] stays in the
 /// binade); other parameters take the division loop. tests/cpp/test_kernels.cpp checks it against the
 /// scalar division next to every rounding boundary.
+/// A lane is redone with probability about |x/s| * 2^-19 (the bracket's width in code units), so wide code
+/// ranges lose: up to qmax - qmin = 2^10 (a vector redone about 1 time in 8 at the range's ends) it pays;
+/// 16-bit ranges (|x/s| up to 2^16: nearly every vector redone) divide.
 /// Shorter runs (the blocks of per-block quantization) divide: the setup costs more than it saves.
 constexpr std::size_t bracket_min = 256;
+constexpr std::int32_t bracket_max_range = 1 << 10;
 
 struct bracket {
     bool usable = false;
@@ -95,7 +101,8 @@ constexpr bool whole_range(std::int32_t qmin, std::int32_t qmax) noexcept {
 
 inline bracket make_bracket(float s, std::int32_t z, std::int32_t qmin, std::int32_t qmax) noexcept {
     bracket b;
-    if (!(s >= 0x1p-120f && s <= 0x1p120f) || z <= -(1 << 21) || z >= (1 << 21)) return b;
+    if (!(s >= 0x1p-120f && s <= 0x1p120f) || z <= -(1 << 21) || z >= (1 << 21) || qmax - qmin > bracket_max_range)
+        return b;
     const double d = 1.0 / static_cast<double>(s);
     // One float step up / down from the nearest float (positive normal floats: the next bit pattern).
     std::uint32_t ua = 0, ub = 0;
@@ -254,8 +261,8 @@ QAFFINE_SIMD_BEGIN
 // ---- AVX-512 only ---------------------------------------------------------------------------------------
 namespace avx512 {
 
-// Values are inside Q's range after the clamp, so the truncating vpmovdb narrows exactly for both uint8
-// and int8. Long runs stream (prefetch, non-temporal 64-byte stores); divide runs of detail::bracket_min or
+// Values are inside Q's range after the clamp, so the truncating narrowing stores are exact for signed and
+// unsigned codes. Long runs stream (prefetch, non-temporal 64-byte stores); divide runs of detail::bracket_min or
 // more use the exact bracketed multiplication (detail::bracket) where it applies; the rest divide.
 template <rounding R, class Q>
 QAFFINE_TARGET_AVX512 inline bool quantize(isa, const float* x, std::size_t n, float s, std::int32_t z,
@@ -264,11 +271,10 @@ QAFFINE_TARGET_AVX512 inline bool quantize(isa, const float* x, std::size_t n, f
     mf nan = 0;
     std::size_t i = 0;
     if (n >= detail::stream_codes_min) {
-        const std::size_t head = (64 - (reinterpret_cast<std::uintptr_t>(out) & 63)) & 63;
+        const std::size_t head = ((64 - (reinterpret_cast<std::uintptr_t>(out) & 63)) & 63) / sizeof(Q);
         for (; i < head; i += 16) {
-            const __mmask16 m = mask_n(head - i);
-            const vf v = _mm512_maskz_loadu_ps(m, x + i);  // zeros past the head: no NaN there
-            _mm512_mask_cvtepi32_storeu_epi8(out + i, m, codes<R>(v, p, nan));
+            const vf v = _mm512_maskz_loadu_ps(mask_n(head - i), x + i);  // zeros past the head: no NaN there
+            store_codes_n(out + i, head - i, codes<R>(v, p, nan));
         }
         i = head;
         i += bracketed<true, R>(x + i, n - i, s, z, qmin, qmax, out + i, p, nan);
@@ -277,13 +283,9 @@ QAFFINE_TARGET_AVX512 inline bool quantize(isa, const float* x, std::size_t n, f
             for (std::size_t k = 0; k < 64; k += 16) prefetch(x + i + ahead + k);
             vf v0 = loadu(x + i), v1 = loadu(x + i + 16), v2 = loadu(x + i + 32), v3 = loadu(x + i + 48);
             QAFFINE_KEEP(v0); QAFFINE_KEEP(v1); QAFFINE_KEEP(v2); QAFFINE_KEEP(v3);
-            const __m128i b0 = _mm512_cvtepi32_epi8(codes<R>(v0, p, nan));
-            const __m128i b1 = _mm512_cvtepi32_epi8(codes<R>(v1, p, nan));
-            const __m128i b2 = _mm512_cvtepi32_epi8(codes<R>(v2, p, nan));
-            const __m128i b3 = _mm512_cvtepi32_epi8(codes<R>(v3, p, nan));
-            const vi w = _mm512_inserti32x4(
-                _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(b0), b1, 1), b2, 2), b3, 3);
-            stream_bytes(out + i, w);
+            const vi c0 = codes<R>(v0, p, nan), c1 = codes<R>(v1, p, nan);
+            const vi c2 = codes<R>(v2, p, nan), c3 = codes<R>(v3, p, nan);
+            stream_bytes(out + i, pack4<Q>(c0, c1, c2, c3));
         }
         sfence();
     } else if (n >= detail::bracket_min) {
@@ -293,13 +295,12 @@ QAFFINE_TARGET_AVX512 inline bool quantize(isa, const float* x, std::size_t n, f
         for (std::size_t k = 0; k < 64; k += 16) {
             vf v = loadu(x + i + k);
             QAFFINE_KEEP(v);
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + k), _mm512_cvtepi32_epi8(codes<R>(v, p, nan)));
+            store_codes(out + i + k, codes<R>(v, p, nan));
         }
     }
     for (; i < n; i += 16) {
-        const __mmask16 m = mask_n(n - i);
-        const vf v = _mm512_maskz_loadu_ps(m, x + i);  // zeros past the end: no NaN there
-        _mm512_mask_cvtepi32_storeu_epi8(out + i, m, codes<R>(v, p, nan));
+        const vf v = _mm512_maskz_loadu_ps(mask_n(n - i), x + i);  // zeros past the end: no NaN there
+        store_codes_n(out + i, n - i, codes<R>(v, p, nan));
     }
     return nan != 0;
 }
@@ -318,7 +319,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize_vec(isa, const float* x, std::size_t 
         QAFFINE_KEEP(v);
         const vec_params p = make_vec_params<R>(loadu(s + i), loadu_i32(z + i), qlo, qhi);
         nan = either(nan, unord(v, v));
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(vec_codes<R>(v, p)));
+        store_codes(out + i, vec_codes<R>(v, p));
     }
     if (i < n) {
         const __mmask16 m = mask_n(n - i);
@@ -326,7 +327,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize_vec(isa, const float* x, std::size_t 
         const vf sv = _mm512_mask_loadu_ps(set1(1.0f), m, s + i);  // scale 1 in unused lanes
         const vec_params p = make_vec_params<R>(sv, _mm512_maskz_loadu_epi32(m, z + i), qlo, qhi);
         nan = either(nan, _mm512_mask_cmp_ps_mask(m, v, v, _CMP_UNORD_Q));
-        _mm512_mask_cvtepi32_storeu_epi8(out + i, m, vec_codes<R>(v, p));
+        store_codes_n(out + i, n - i, vec_codes<R>(v, p));
     }
     return nan != 0;
 }
@@ -346,7 +347,7 @@ QAFFINE_TARGET_AVX512 inline bool quantize_vec4(isa, const float* x, std::size_t
             vf v = loadu(x + r * stride + i);
             QAFFINE_KEEP(v);
             nan = either(nan, unord(v, v));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + r * stride + i), _mm512_cvtepi32_epi8(vec_codes<R>(v, p)));
+            store_codes(out + r * stride + i, vec_codes<R>(v, p));
         }
     }
     bool tail = false;
@@ -366,8 +367,8 @@ inline bool quantize_run(const T* x, std::size_t n, float s, std::int32_t z, std
                          Q* out, simd_level level = active_level()) noexcept {
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value,
                   "qaffine::quantize takes float or double input");
-    static_assert(std::is_same<Q, std::uint8_t>::value || std::is_same<Q, std::int8_t>::value,
-                  "qaffine::quantize writes std::uint8_t or std::int8_t codes");
+    static_assert(is_code_type<Q>::value,
+                  "qaffine::quantize writes std::uint8_t, std::int8_t, std::uint16_t or std::int16_t codes");
     return dispatch(level, [&](auto isa) {
         using scalar::quantize;  // makes quantize<R> name a template here; the call finds isa's kernel by ADL
         return quantize<R>(isa, x, n, s, z, qmin, qmax, out);

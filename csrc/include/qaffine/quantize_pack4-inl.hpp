@@ -2,7 +2,7 @@
 // one body for both (no include guard: quantize.hpp includes it through foreach_isa.hpp, skipping AVX-512,
 // whose loops are in quantize.hpp). They code four registers and pack them into one store of 4 * lanes bytes
 // (pack4: five instructions for the four at AVX2, where store_codes takes four per register); AVX-512 narrows
-// each register with vpmovdb, streams 64 bytes assembled from four of them, and has masked heads and tails.
+// each register with vpmovdb / vpmovdw, streams the codes assembled from four of them, and has masked heads and tails.
 template <rounding R, class Q>
 QAFFINE_ISA bool quantize(isa, const float* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
                           std::int32_t qmax, Q* out) noexcept {
@@ -12,7 +12,7 @@ QAFFINE_ISA bool quantize(isa, const float* x, std::size_t n, float s, std::int3
     std::size_t i = 0;
     if (n >= detail::stream_codes_min) {
         // Large run: aligned non-temporal stores, input prefetched.
-        i = (4 * lanes - (reinterpret_cast<std::uintptr_t>(out) & (4 * lanes - 1))) & (4 * lanes - 1);
+        i = ((4 * lanes - (reinterpret_cast<std::uintptr_t>(out) & (4 * lanes - 1))) & (4 * lanes - 1)) / sizeof(Q);
         tail_nan = scalar::quantize<R>(x, i, s, z, qmin, qmax, out);
         i += bracketed<true, R>(x + i, n - i, s, z, qmin, qmax, out + i, p, nan);
         constexpr std::size_t ahead = detail::prefetch_bytes / sizeof(float);
