@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <qaffine/half.hpp>
 #include <qaffine/strided.hpp>
 
 namespace qaffine_py {
@@ -33,8 +34,8 @@ struct found_inf : std::domain_error {
     found_inf() : std::domain_error("x contains an infinite value") {}
 };
 
-/// The element types of one kernel call: Src as stored (std::uint16_t for float16), T the kernels'
-/// arithmetic type (float or double), Q the code type (std::uint8_t or std::int8_t).
+/// The element types of one kernel call: Src as stored (std::uint16_t for float16, qaffine::bfloat16), T the
+/// kernels' arithmetic type (float or double), Q the code type (std::uint8_t or std::int8_t).
 template <class Src, class T, class Q>
 struct types {
     using src = Src;
@@ -42,23 +43,36 @@ struct types {
     using code = Q;
 };
 
-enum class fkind { f16, f32, f64 };
+enum class fkind { f16, f32, f64, bf16 };
 
 /// f(types<Src, T, Q>{}) for a float kind and code signedness: the one place the combinations are listed.
 template <class F>
 decltype(auto) visit(fkind k, bool signed_codes, F&& f) {
     if (signed_codes) {
         if (k == fkind::f16) return f(types<std::uint16_t, float, std::int8_t>{});
+        if (k == fkind::bf16) return f(types<qaffine::bfloat16, float, std::int8_t>{});
         if (k == fkind::f32) return f(types<float, float, std::int8_t>{});
         return f(types<double, double, std::int8_t>{});
     }
     if (k == fkind::f16) return f(types<std::uint16_t, float, std::uint8_t>{});
+    if (k == fkind::bf16) return f(types<qaffine::bfloat16, float, std::uint8_t>{});
     if (k == fkind::f32) return f(types<float, float, std::uint8_t>{});
     return f(types<double, double, std::uint8_t>{});
 }
 
-/// The float kind of a native-byte-order float16/32/64 array; TypeError otherwise.
-inline fkind float_kind(const py::array& a) {
+/// The element type dequantize writes for a float kind: float16 and bfloat16 as their 16-bit types.
+template <class Src>
+struct stored {
+    using type = Src;
+};
+template <>
+struct stored<std::uint16_t> {
+    using type = qaffine::float16;
+};
+
+/// The float kind of a native-byte-order float16/32/64 array, or, with `bf16`, of a uint16 array holding
+/// bfloat16 bits (the Python layer's view of ml_dtypes / torch bfloat16 data); TypeError otherwise.
+inline fkind float_kind(const py::array& a, bool bf16 = false) {
     const py::dtype dt = a.dtype();
     // '=' and '|' are native; an explicit '<' or '>' is native when it names this machine's order
     // (Zarr, for one, hands out explicitly little-endian arrays).
@@ -66,6 +80,10 @@ inline fkind float_kind(const py::array& a) {
     unsigned char first = 0;
     std::memcpy(&first, &probe, 1);
     if (dt.byteorder() == (first == 1 ? '>' : '<')) throw py::type_error("array must be in native byte order");
+    if (bf16) {
+        if (dt.kind() == 'u' && dt.itemsize() == 2) return fkind::bf16;
+        throw py::type_error("bfloat16 data must be passed as its uint16 bits, got " + std::string(py::str(dt)));
+    }
     if (dt.kind() == 'f') {
         if (dt.itemsize() == 2) return fkind::f16;
         if (dt.itemsize() == 4) return fkind::f32;

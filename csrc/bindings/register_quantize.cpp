@@ -64,8 +64,8 @@ py::tuple choose_qparams_array(const f64_in& lo, const f64_in& hi, const qaffine
 }
 
 bool quantize(const py::array& x, float scale, std::int32_t zero_point, const qaffine::scheme& sc,
-              qaffine::rounding r, py::array out) {
-    const fkind k = float_kind(x);
+              qaffine::rounding r, py::array out, bool bf16) {
+    const fkind k = float_kind(x, bf16);
     const qaffine::strided_view v = describe(x);
     const bool is_signed = codes_out(out, v.size, sc);
     void* dst = out.mutable_data();
@@ -78,8 +78,9 @@ bool quantize(const py::array& x, float scale, std::int32_t zero_point, const qa
     });
 }
 
-py::tuple quantize_dynamic(const py::array& x, const qaffine::scheme& sc, qaffine::rounding r, py::array out) {
-    const fkind k = float_kind(x);
+py::tuple quantize_dynamic(const py::array& x, const qaffine::scheme& sc, qaffine::rounding r, py::array out,
+                           bool bf16) {
+    const fkind k = float_kind(x, bf16);
     const qaffine::strided_view v = describe(x);
     const bool is_signed = codes_out(out, v.size, sc);
     void* dst = out.mutable_data();
@@ -162,10 +163,13 @@ void register_quantize(py::module_& m) {
     m.def("choose_qparams_array", &choose_qparams_array, py::arg("lo"), py::arg("hi"), py::arg("scheme"),
           py::arg("in_double"), "Element-wise choose_qparams: (scale float32[], zero_point int32[]).");
     m.def("quantize", &quantize, py::arg("x"), py::arg("scale"), py::arg("zero_point"), py::arg("scheme"),
-          py::arg("rounding"), py::arg("out"),
-          "Writes codes of x (any layout) into out (uint8/int8, C-contiguous); returns has_nan.");
+          py::arg("rounding"), py::arg("out"), py::arg("bf16") = false,
+          "Writes codes of x (any layout; bf16: uint16 bfloat16 bits) into out (uint8/int8, C-contiguous); returns "
+          "has_nan.");
     m.def("quantize_dynamic", &quantize_dynamic, py::arg("x"), py::arg("scheme"), py::arg("rounding"), py::arg("out"),
-          "Range + parameters + codes of x (any layout): (scale, zero_point); FoundNaN / FoundInf.");
+          py::arg("bf16") = false,
+          "Range + parameters + codes of x (any layout; bf16: uint16 bfloat16 bits): (scale, zero_point); FoundNaN / "
+          "FoundInf.");
     m.def("quantize_groups", &quantize_groups, py::arg("x"), py::arg("layout"), py::arg("scale"),
           py::arg("zero_point"), py::arg("scheme"), py::arg("rounding"), py::arg("out"),
           "Static per-channel/per-block quantize; returns has_nan.");
