@@ -16,6 +16,7 @@ import numpy as np
 from . import _core
 from ._mode import DEFAULT, Layout, Mode
 from ._params import QParams
+from ._tensors import Bf16Bits, widen
 
 #: What the dynamic kernels raise, instead of writing codes, for NaN or an infinity in their input.
 FoundNaN, FoundInf = _core.FoundNaN, _core.FoundInf
@@ -28,8 +29,23 @@ _ONNX = DEFAULT.kernel_rounding("onnx")
 
 
 def _grouped(a: np.ndarray) -> np.ndarray:
-    """C-contiguous float32/float64 for the per-channel/per-block kernels (float16 widened exactly)."""
+    """C-contiguous float32/float64 for the per-channel/per-block kernels (float16 and bfloat16 widened
+    exactly)."""
+    if type(a) is Bf16Bits:
+        return widen(a)
     return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float16 else a.dtype)
+
+
+def _bf16(a: np.ndarray) -> bool:
+    """Whether the per-tensor kernels read ``a`` as bfloat16 bits (their ``bf16=`` argument)."""
+    return type(a) is Bf16Bits
+
+
+def _out(out: np.ndarray) -> Tuple[np.ndarray, bool]:
+    """The output buffer as the dequantize kernels take it: bfloat16 as its uint16 bits, and ``bf16=``."""
+    if out.dtype.kind == "V":  # ml_dtypes.bfloat16 (validated by the caller)
+        return out.view(np.uint16), True
+    return out, False
 
 
 # -------------------------------------------------------------------------------------------- per tensor
@@ -43,16 +59,16 @@ def quantize_default(x: np.ndarray, codes: np.ndarray, scheme: "_core.Scheme" = 
 
 def quantize_dynamic(a: np.ndarray, mode: Mode, rounding: "_core.Rounding", codes: np.ndarray) -> Tuple[float, int]:
     """(scale, zero_point) as :func:`quantize_default`, for any per-tensor mode."""
-    return _core.quantize_dynamic(a, mode.kernel_scheme, rounding, codes)
+    return _core.quantize_dynamic(a, mode.kernel_scheme, rounding, codes, _bf16(a))
 
 
 def quantize(a: np.ndarray, p: QParams, rounding: "_core.Rounding", codes: np.ndarray) -> bool:
     """Static per-tensor codes; True if ``a`` holds NaN."""
-    return bool(_core.quantize(a, float(p.scale), p.zero_point, p._mode.kernel_scheme, rounding, codes))
+    return bool(_core.quantize(a, float(p.scale), p.zero_point, p._mode.kernel_scheme, rounding, codes, _bf16(a)))
 
 
 def minmax(a: np.ndarray) -> Tuple[float, float, bool]:
-    return _core.minmax(a)
+    return _core.minmax(a, _bf16(a))
 
 
 def choose_qparams(lo: float, hi: float, mode: Mode, in_double: bool) -> Tuple[float, int]:
@@ -60,7 +76,8 @@ def choose_qparams(lo: float, hi: float, mode: Mode, in_double: bool) -> Tuple[f
 
 
 def dequantize(codes: np.ndarray, p: QParams, out: np.ndarray) -> None:
-    _core.dequantize(codes, float(p.scale), p.zero_point, out)
+    dst, bf16 = _out(out)
+    _core.dequantize(codes, float(p.scale), p.zero_point, dst, bf16)
 
 
 # ------------------------------------------------------------------------------------ per channel / block
@@ -86,5 +103,6 @@ def choose_qparams_array(lo: np.ndarray, hi: np.ndarray, mode: Mode, in_double: 
 
 
 def dequantize_groups(codes: np.ndarray, lay: Layout, p: QParams, out: Any) -> None:
+    dst, bf16 = _out(out)
     _core.dequantize_groups(np.ascontiguousarray(codes), lay.kernel, p.scale.reshape(-1), p.zero_point.reshape(-1),
-                            out)
+                            dst, bf16)
