@@ -48,11 +48,11 @@ def _first(a: np.ndarray, test: Callable[[Any], Any]) -> Optional[int]:
     return int(np.argmax(m)) if m.any() else None
 
 
-def _bf16_nan(b: np.ndarray) -> np.ndarray:
+def _bf16_nan(b: Any) -> Any:
     return (b & 0x7FFF) > 0x7F80  # exponent all ones, mantissa not zero
 
 
-def _bf16_inf(b: np.ndarray) -> np.ndarray:
+def _bf16_inf(b: Any) -> Any:
     return (b & 0x7FFF) == 0x7F80
 
 
@@ -60,7 +60,8 @@ def first_bad(a: np.ndarray, *, nan: bool = True, inf: bool = True) -> Optional[
     """(is_nan, flat C-order position) of the first NaN of ``a`` or, if it has none, of its first
     infinity; None if there is neither. ``nan=False`` / ``inf=False`` skip a scan the caller knows is
     empty (the kernels report which they met). bfloat16 bits (:class:`Bf16Bits`) are tested as bits."""
-    is_nan, is_inf = np.isnan, np.isinf
+    is_nan: Callable[[Any], Any] = np.isnan
+    is_inf: Callable[[Any], Any] = np.isinf
     if type(a) is Bf16Bits:
         a = a.view(np.ndarray)
         is_nan, is_inf = _bf16_nan, _bf16_inf

@@ -67,6 +67,7 @@ def _slabs(a: np.ndarray, lay: Layout) -> Optional[List[_Slab]]:
         r1 = min(rows, r0 + step)
         part = a[r0:r1]
         x = widen(part) if type(part) is Bf16Bits else np.ascontiguousarray(part, dtype=np.float32)
+        groups: Optional[slice]
         if along_first:
             sub = _core.Layout(1, r1 - r0, lay.inner, lay.block)
             if lay.block:

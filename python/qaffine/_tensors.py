@@ -75,7 +75,8 @@ def _from_torch(t: Any, name: str) -> np.ndarray:
         # NumPy has no bfloat16: the same bytes as int16, viewed as uint16 bits (any strides).
         return _bits(t.view(torch.int16).numpy().view(_U16), np.float32)
     if t.dtype in (torch.float16, torch.float32, torch.float64):
-        return t.resolve_neg().numpy() if t.is_neg() else t.numpy()
+        a: np.ndarray = (t.resolve_neg() if t.is_neg() else t).numpy()
+        return a
     raise TypeError(f"{name} must hold float16, bfloat16, float32 or float64 values, got {t.dtype}; convert it "
                     f"first, e.g. {name}.float()")
 
@@ -99,16 +100,15 @@ def _from_dlpack(x: Any, name: str) -> Optional[np.ndarray]:
 def as_input(x: Any, name: str = "x") -> np.ndarray:
     """``x`` as an ndarray the float checks then apply to: bfloat16 as :class:`Bf16Bits`, torch tensors and
     DLPack objects viewed in place; anything else through ``np.asarray``."""
+    a: Optional[np.ndarray] = None
     if isinstance(x, np.ndarray):
         a = x
     elif _is_torch_tensor(x):
         a = _from_torch(x, name)
-    else:
-        a = None
-        if hasattr(x, "__dlpack__") and not isinstance(x, (np.generic, memoryview, bytes, bytearray)):
-            a = _from_dlpack(x, name)
-        if a is None:
-            a = np.asarray(x)
+    elif hasattr(x, "__dlpack__") and not isinstance(x, (np.generic, memoryview, bytes, bytearray)):
+        a = _from_dlpack(x, name)
+    if a is None:
+        a = np.asarray(x)
     if type(a) is not Bf16Bits and is_bf16_dtype(a.dtype):
         return _from_ml_dtypes(a)
     return a
@@ -116,7 +116,9 @@ def as_input(x: Any, name: str = "x") -> np.ndarray:
 
 def widen(b: Bf16Bits) -> np.ndarray:
     """bfloat16 bits as a float32 array (exact; a copy the size of the data in float32)."""
-    return (b.view(np.ndarray).astype(np.uint32) << 16).view(np.float32)
+    u = b.view(np.ndarray).astype(np.uint32)
+    u <<= 16
+    return u.view(np.float32)
 
 
 def bf16_dtype() -> np.dtype[Any]:
@@ -126,7 +128,8 @@ def bf16_dtype() -> np.dtype[Any]:
     except ImportError:
         raise ImportError("bfloat16 output needs the ml_dtypes package (NumPy has no bfloat16): "
                           "pip install 'qaffine[bf16]' or pip install ml_dtypes") from None
-    return np.dtype(ml_dtypes.bfloat16)
+    dt: np.dtype[Any] = np.dtype(ml_dtypes.bfloat16)
+    return dt
 
 
 def out_dtype(dtype: Any) -> Tuple[np.dtype[Any], bool]:
