@@ -94,7 +94,9 @@ def _is_double(v: Any) -> bool:
 def _as_bounds(v: Any, name: str) -> np.ndarray:
     if isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
         raise TypeError(f"{name} must be a real number or an array of them, got {type(v).__name__}")
-    arr = np.asarray(v)
+    arr = _tensors.as_input(v, name)  # bfloat16 bounds (qa.minmax of bfloat16 data) and tensors too
+    if type(arr) is _tensors.Bf16Bits:
+        arr = _tensors.widen(arr)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     with np.errstate(invalid="ignore"):  # a signaling NaN is reported below, not warned about

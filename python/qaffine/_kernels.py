@@ -41,7 +41,7 @@ _SLAB_BYTES = 1 << 22
 
 
 class _Slab(NamedTuple):
-    x: np.ndarray  # C-contiguous float32: rows [r0, r1) of the input, widened
+    rows: slice  # its rows of the input (along the first axis)
     layout: "_core.Layout"
     elems: slice  # its elements in the flat codes
     groups: Optional[slice]  # its groups in the flat parameters; None: it has every group (shared ones)
@@ -49,7 +49,8 @@ class _Slab(NamedTuple):
 
 def _slabs(a: np.ndarray, lay: Layout) -> Optional[List[_Slab]]:
     """float16 / bfloat16 input to the per-group kernels as slabs of rows along the first axis, each widened
-    to float32 only when it is used (so no float32 copy of the whole array is ever made); None when the
+    to float32 by :func:`_widened` only when it is used (so no float32 copy of the whole array is ever
+    made); None when the
     array is not 16-bit or fits one slab (then :func:`_grouped` widens it at once). A slab holds whole
     groups, or (per channel along a later axis) a part of every group."""
     if not (type(a) is Bf16Bits or a.dtype == np.float16) or a.ndim == 0 or a.size * 4 <= _SLAB_BYTES:
@@ -65,8 +66,6 @@ def _slabs(a: np.ndarray, lay: Layout) -> Optional[List[_Slab]]:
     out = []
     for r0 in range(0, rows, step):
         r1 = min(rows, r0 + step)
-        part = a[r0:r1]
-        x = widen(part) if type(part) is Bf16Bits else np.ascontiguousarray(part, dtype=np.float32)
         groups: Optional[slice]
         if along_first:
             sub = _core.Layout(1, r1 - r0, lay.inner, lay.block)
@@ -79,16 +78,22 @@ def _slabs(a: np.ndarray, lay: Layout) -> Optional[List[_Slab]]:
             sub = _core.Layout((r1 - r0) * o, lay.channels, lay.inner, lay.block)
             per_outer = (-(-lay.channels // lay.block)) * lay.inner if lay.block else 0
             groups = slice(r0 * o * per_outer, r1 * o * per_outer) if lay.block else None
-        out.append(_Slab(x, sub, slice(r0 * per_row, r1 * per_row), groups))
+        out.append(_Slab(slice(r0, r1), sub, slice(r0 * per_row, r1 * per_row), groups))
     return out
 
 
-def _slab_minmax(slabs: List[_Slab], G: int) -> Tuple[np.ndarray, np.ndarray, bool]:
+def _widened(a: np.ndarray, sl: _Slab) -> np.ndarray:
+    """The slab's rows of ``a`` as a C-contiguous float32 array (exact)."""
+    part = a[sl.rows]
+    return widen(part) if type(part) is Bf16Bits else np.ascontiguousarray(part, dtype=np.float32)
+
+
+def _slab_minmax(a: np.ndarray, slabs: List[_Slab], G: int) -> Tuple[np.ndarray, np.ndarray, bool]:
     """minmax_groups over the slabs: ranges of shared groups merged, the others placed."""
     lo, hi = np.full(G, np.inf, dtype=np.float32), np.full(G, -np.inf, dtype=np.float32)
     nan = False
     for sl in slabs:
-        l, h, n = _core.minmax_groups(sl.x, sl.layout)
+        l, h, n = _core.minmax_groups(_widened(a, sl), sl.layout)
         nan = nan or n
         where = sl.groups if sl.groups is not None else slice(None)
         np.minimum(lo[where], l, out=lo[where])
@@ -150,18 +155,19 @@ def quantize_dynamic_groups(a: np.ndarray, lay: Layout, mode: Mode, rounding: "_
         return _core.quantize_dynamic_groups(_grouped(a), lay.kernel, mode.kernel_scheme, rounding, codes)
     G, flat = lay.kernel.groups, codes.reshape(-1)
     if slabs[0].groups is None:  # per channel along a later axis: every slab holds part of every channel
-        lo, hi, nan = _slab_minmax(slabs, G)
+        lo, hi, nan = _slab_minmax(a, slabs, G)
         if nan:
             raise FoundNaN("x contains NaN")
         if np.isinf(lo).any() or np.isinf(hi).any():
             raise FoundInf("x contains an infinite value")
         scale, zp = _core.choose_qparams_array(lo, hi, mode.kernel_scheme, False)
         for sl in slabs:
-            _core.quantize_groups(sl.x, sl.layout, scale, zp, mode.kernel_scheme, rounding, flat[sl.elems])
+            _core.quantize_groups(_widened(a, sl), sl.layout, scale, zp, mode.kernel_scheme, rounding,
+                                  flat[sl.elems])
         return scale, zp
     scale, zp = np.empty(G, dtype=np.float32), np.empty(G, dtype=np.int32)
     for sl in slabs:  # whole groups: the dynamic kernel per slab
-        scale[sl.groups], zp[sl.groups] = _core.quantize_dynamic_groups(sl.x, sl.layout, mode.kernel_scheme,
+        scale[sl.groups], zp[sl.groups] = _core.quantize_dynamic_groups(_widened(a, sl), sl.layout, mode.kernel_scheme,
                                                                          rounding, flat[sl.elems])
     return scale, zp
 
@@ -175,7 +181,7 @@ def quantize_groups(a: np.ndarray, lay: Layout, p: QParams, rounding: "_core.Rou
     flat, nan = codes.reshape(-1), False
     for sl in slabs:
         g = sl.groups if sl.groups is not None else slice(None)
-        nan = _core.quantize_groups(sl.x, sl.layout, scale[g], zp[g], p._mode.kernel_scheme, rounding,
+        nan = _core.quantize_groups(_widened(a, sl), sl.layout, scale[g], zp[g], p._mode.kernel_scheme, rounding,
                                     flat[sl.elems]) or nan
     return bool(nan)
 
@@ -184,7 +190,7 @@ def minmax_groups(a: np.ndarray, lay: Layout) -> Tuple[np.ndarray, np.ndarray, b
     slabs = _slabs(a, lay)
     if slabs is None:
         return _core.minmax_groups(_grouped(a), lay.kernel)
-    return _slab_minmax(slabs, lay.kernel.groups)
+    return _slab_minmax(a, slabs, lay.kernel.groups)
 
 
 def choose_qparams_array(lo: np.ndarray, hi: np.ndarray, mode: Mode, in_double: bool) -> Tuple[np.ndarray, np.ndarray]:

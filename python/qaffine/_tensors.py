@@ -115,8 +115,8 @@ def as_input(x: Any, name: str = "x") -> np.ndarray:
 
 
 def widen(b: Bf16Bits) -> np.ndarray:
-    """bfloat16 bits as a float32 array (exact; a copy the size of the data in float32)."""
-    u = b.view(np.ndarray).astype(np.uint32)
+    """bfloat16 bits as a C-contiguous float32 array (exact; a copy the size of the data in float32)."""
+    u = b.view(np.ndarray).astype(np.uint32, order="C")
     u <<= 16
     return u.view(np.float32)
 
