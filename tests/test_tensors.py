@@ -319,7 +319,8 @@ def test_16bit_dequantize_is_the_cast_of_the_float32_result(simd_level: str, mod
 
 
 @pytest.mark.parametrize("scale,span", [
-    (1 + 2**-8, 255), (1 + 2**-11, 255), (3 + 2**-7, 255),  # exact ties of bfloat16 / float16 (to even)
+    (1 + 2**-8, 255), (1 + 2**-11, 255), (3 + 2**-7, 255),  # exact ties of bfloat16 / float16: to even ...
+    (1 + 2**-7 + 2**-8, 255), (1 + 2**-10 + 2**-11, 255),   # ... which here is up (the kept last bit is odd)
     (300.0, 255), (2.0**-20, 255), (2.0**-30, 127),           # float16 overflow to Inf; subnormals; underflow
     (1.5e36, 255), (3.0e38, 127),                             # bfloat16 near its max; float32 overflow to Inf
 ])
