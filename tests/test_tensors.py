@@ -382,3 +382,23 @@ def test_cli_dequantize_dtype(tmp_path: Any, dtype: str) -> None:
         got = got.view(BF16)
     assert got.dtype == want.dtype and np.array_equal(got.view(np.uint8), want.view(np.uint8))
     assert result_key(qa.load(tmp_path / "q.npz")) == result_key(qa.quantize(x, block_size=8))
+
+
+def test_dask_takes_bfloat16_arrays_and_writes_16bit_floats() -> None:
+    dask = pytest.importorskip("dask")
+    da = pytest.importorskip("dask.array")
+    import qaffine.dask as qd
+    x = _values((60, 50)).astype(BF16)
+    ref = x.astype(np.float32)
+    with dask.config.set(scheduler="synchronous"):
+        for mode in ({}, dict(axis=0), dict(block_size=10), dict(axis=1, bits=4, signed=True, symmetric=True)):
+            got = qd.quantize(da.from_array(x, chunks=(20, 10)), **mode).compute()
+            assert result_key(got) == result_key(qa.quantize(ref, **mode))
+        bad = x.copy()
+        bad[33, 7] = np.nan
+        with pytest.raises(ValueError, match=r"NaN at index \(33, 7\)"):
+            qd.quantize(da.from_array(bad, chunks=(20, 10))).compute()
+        q = qd.quantize(da.from_array(ref, chunks=(20, 10)), axis=0)
+        for dt in (np.float16, BF16):
+            assert np.array_equal(q.dequantize(dtype=dt).compute().view(np.uint16),
+                                  q.compute().dequantize(dtype=dt).view(np.uint16))
