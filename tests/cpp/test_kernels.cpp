@@ -850,6 +850,74 @@ void test_quantize_dynamic(std::mt19937_64& rng) {
 
 }  // namespace
 
+// 16-bit float output (tests/test_tensors.py): every level writes the scalar loop's bits, which are the
+// round-to-nearest-even cast of the float result; scales of NaN (either sign, with a payload) and Inf drive
+// NaN and ±Inf through the conversion ops, as do scales that overflow float16 and hit exact ties.
+template <class Q, class H>
+void test_float16_out(std::mt19937_64& rng) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    float nan_payload, neg_nan;
+    const std::uint32_t nan_bits = 0x7FA12345u, neg_nan_bits = 0xFFC00001u;  // signaling with payload; -quiet
+    std::memcpy(&nan_payload, &nan_bits, 4);
+    std::memcpy(&neg_nan, &neg_nan_bits, 4);
+    const float scales[] = {0.037f, 1.01171875f, 1.00146484375f, 300.0f, 1e-7f, 3e38f,
+                            std::numeric_limits<float>::infinity(), nan_payload, neg_nan};
+    for (float scale : scales) {
+        for (std::int32_t z : {0, 77, -128}) {
+            for (std::size_t n : lengths()) {
+                std::vector<Q> codes(n + 1);
+                for (auto& c : codes) c = static_cast<Q>(byte(rng) - (std::is_signed<Q>::value ? 128 : 0));
+                std::vector<float> wide(n + 1);
+                qaffine::scalar::dequantize(codes.data() + 1, n, scale, z, wide.data());
+                std::vector<H> ref(n + 1, H{0xABCD}), got(n + 1, H{0xABCD});
+                qaffine::scalar::dequantize(codes.data() + 1, n, scale, z, ref.data() + 1);
+                bool cast_ok = true;
+                for (std::size_t i = 0; i < n; ++i) {
+                    const std::uint16_t want = std::is_same<H, qaffine::float16>::value
+                                                   ? qaffine::float_to_half(wide[i])
+                                                   : qaffine::float_to_bf16(wide[i]);
+                    cast_ok = cast_ok && ref[i + 1].bits == want;
+                }
+                check(cast_ok, "16-bit dequantize is the cast of the float result", "scalar", n, 1);
+                const qaffine::qparams p{scale, z, 0, 1};
+                for (auto level : levels()) {
+                    std::fill(got.begin(), got.end(), H{0xABCD});
+                    qaffine::dequantize_unchecked(codes.data() + 1, n, p, got.data() + 1, level);
+                    check(same_bytes(got.data(), ref.data(), (n + 1) * sizeof(H)), "16-bit dequantize",
+                          qaffine::to_string(level), n, 1);
+                    std::vector<float> s(n + 1, scale);
+                    std::vector<std::int32_t> zv(n + 1, z);
+                    std::fill(got.begin(), got.end(), H{0xABCD});
+                    qaffine::dequantize_vec(codes.data() + 1, n, s.data(), zv.data(), got.data() + 1, level);
+                    check(same_bytes(got.data(), ref.data(), (n + 1) * sizeof(H)), "16-bit dequantize_vec",
+                          qaffine::to_string(level), n, 1);
+                }
+            }
+        }
+    }
+}
+
+// bfloat16 input (tests/test_tensors.py): widen_bf16 of every one of the 65536 bit patterns at every level and
+// start offset equals bf16_to_float, the upper half of the float's bits; NaNs keep their payload.
+void test_widen_bf16() {
+    std::vector<std::uint16_t> all(65536 + 40);
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::uint16_t>(i * 40503u);
+    for (std::size_t offset : {0u, 1u, 3u, 17u}) {
+        const std::size_t n = 65536 + 40 - offset;
+        std::vector<float> ref(n), got(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t bits = static_cast<std::uint32_t>(all[offset + i]) << 16;
+            std::memcpy(&ref[i], &bits, 4);
+        }
+        for (auto level : levels()) {
+            std::fill(got.begin(), got.end(), -7.0f);
+            qaffine::widen_bf16(all.data() + offset, n, got.data(), level);
+            check(same_bytes(got.data(), ref.data(), n * sizeof(float)), "widen_bf16", qaffine::to_string(level), n,
+                  offset);
+        }
+    }
+}
+
 int main() {
     std::printf("qaffine C++ kernel tests; highest SIMD level here: %s\n",
                 qaffine::to_string(qaffine::max_supported_level()));
@@ -894,6 +962,10 @@ int main() {
     test_quantize_dynamic<double, std::uint8_t>(rng);
     test_quantize_dynamic<double, std::int8_t>(rng);
     test_qparams();
+    test_float16_out<std::uint8_t, qaffine::float16>(rng);
+    test_float16_out<std::int8_t, qaffine::bfloat16>(rng);
+    test_float16_out<std::uint8_t, qaffine::bfloat16>(rng);
+    test_widen_bf16();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }
