@@ -197,7 +197,7 @@ def test_argument_errors() -> None:
     a = da.from_array(x, chunks=4)
     with pytest.raises(TypeError, match="dask arrays"):
         qd.quantize(x)
-    with pytest.raises(TypeError, match="float16, float32 or float64"):
+    with pytest.raises(TypeError, match="float16, bfloat16, float32 or float64"):
         qd.quantize(a.astype(np.int32))
     with pytest.raises(TypeError, match="QParams"):
         qd.quantize(a, (0.1, 3))

@@ -402,3 +402,9 @@ def test_dask_takes_bfloat16_arrays_and_writes_16bit_floats() -> None:
         for dt in (np.float16, BF16):
             assert np.array_equal(q.dequantize(dtype=dt).compute().view(np.uint16),
                                   q.compute().dequantize(dtype=dt).view(np.uint16))
+
+
+def test_error_report_of_bfloat16_data_is_that_of_its_float32_values() -> None:
+    x = _values((40, 30))
+    for t in (x.astype(BF16), torch.tensor(x).to(torch.bfloat16).requires_grad_(True)):
+        assert qa.error(t, qa.quantize(t, axis=0)) == qa.error(x, qa.quantize(x, axis=0))
