@@ -75,6 +75,7 @@ def quantize_groups(
 def quantize_dynamic_groups(
     x: np.ndarray, layout: Layout, scheme: Scheme, rounding: Rounding, out: np.ndarray
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int32]]: ...
+def widen(src: np.ndarray, out: np.ndarray, bf16: bool) -> None: ...
 def dequantize_groups(
     codes: np.ndarray, layout: Layout, scale: npt.ArrayLike, zero_point: npt.ArrayLike, out: np.ndarray,
     bf16: bool = False,

@@ -83,8 +83,13 @@ def _slabs(a: np.ndarray, lay: Layout) -> Optional[List[_Slab]]:
 
 
 def _widened(a: np.ndarray, sl: _Slab) -> np.ndarray:
-    """The slab's rows of ``a`` as a C-contiguous float32 array (exact)."""
+    """The slab's rows of ``a`` as a C-contiguous float32 array (exact): by the SIMD kernels if the rows
+    are contiguous, else by NumPy."""
     part = a[sl.rows]
+    if part.flags.c_contiguous and part.flags.aligned and part.dtype.isnative:
+        out = np.empty(part.shape, dtype=np.float32)
+        _core.widen(part.view(np.ndarray).view(np.uint16), out, type(part) is Bf16Bits)
+        return out
     return widen(part) if type(part) is Bf16Bits else np.ascontiguousarray(part, dtype=np.float32)
 
 

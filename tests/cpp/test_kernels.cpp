@@ -897,9 +897,10 @@ void test_float16_out(std::mt19937_64& rng) {
     }
 }
 
-// bfloat16 input (tests/test_tensors.py): widen_bf16 of every one of the 65536 bit patterns at every level and
-// start offset equals bf16_to_float, the upper half of the float's bits; NaNs keep their payload.
-void test_widen_bf16() {
+// 16-bit float input (tests/test_tensors.py, tests/test_bad_inputs.py): widen_bf16 and widen_f16 of every one of
+// the 65536 bit patterns at every level and start offset equal bf16_to_float (the upper half of the float's
+// bits) and half_to_float; NaNs keep sign and payload (made quiet, for float16 as F16C's vcvtph2ps does).
+void test_widen_16bit() {
     std::vector<std::uint16_t> all(65536 + 40);
     for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::uint16_t>(i * 40503u);
     for (std::size_t offset : {0u, 1u, 3u, 17u}) {
@@ -909,10 +910,16 @@ void test_widen_bf16() {
             const std::uint32_t bits = static_cast<std::uint32_t>(all[offset + i]) << 16;
             std::memcpy(&ref[i], &bits, 4);
         }
+        std::vector<float> ref16(n);
+        for (std::size_t i = 0; i < n; ++i) ref16[i] = qaffine::half_to_float(all[offset + i]);
         for (auto level : levels()) {
             std::fill(got.begin(), got.end(), -7.0f);
             qaffine::widen_bf16(all.data() + offset, n, got.data(), level);
             check(same_bytes(got.data(), ref.data(), n * sizeof(float)), "widen_bf16", qaffine::to_string(level), n,
+                  offset);
+            std::fill(got.begin(), got.end(), -7.0f);
+            qaffine::widen_f16(all.data() + offset, n, got.data(), level);
+            check(same_bytes(got.data(), ref16.data(), n * sizeof(float)), "widen_f16", qaffine::to_string(level), n,
                   offset);
         }
     }
@@ -965,7 +972,7 @@ int main() {
     test_float16_out<std::uint8_t, qaffine::float16>(rng);
     test_float16_out<std::int8_t, qaffine::bfloat16>(rng);
     test_float16_out<std::uint8_t, qaffine::bfloat16>(rng);
-    test_widen_bf16();
+    test_widen_16bit();
     std::printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed == 0 ? 0 : 1;
 }

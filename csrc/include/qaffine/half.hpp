@@ -19,14 +19,15 @@ struct bfloat16 {
 };
 static_assert(sizeof(float16) == 2 && sizeof(bfloat16) == 2, "16-bit float buffers are arrays of uint16");
 
-/// Converts the bits of an IEEE 754 half-precision number to float, exactly (NaN payloads kept).
+/// Converts the bits of an IEEE 754 half-precision number to float, exactly (NaN: sign and payload kept, made
+/// quiet, as F16C's vcvtph2ps does, so that the SIMD levels agree bit for bit).
 inline float half_to_float(std::uint16_t h) noexcept {
     const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
     std::uint32_t exp = (h >> 10) & 0x1Fu;
     std::uint32_t mant = h & 0x3FFu;
     std::uint32_t bits;
     if (exp == 0x1Fu) {
-        bits = sign | 0x7F800000u | (mant << 13);  // Inf or NaN
+        bits = sign | 0x7F800000u | (mant << 13) | (mant != 0 ? 0x00400000u : 0u);  // Inf or NaN (quiet)
     } else if (exp != 0) {
         bits = sign | ((exp + 112u) << 23) | (mant << 13);  // normal: rebias 15 -> 127
     } else if (mant == 0) {

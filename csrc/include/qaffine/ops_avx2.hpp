@@ -186,6 +186,10 @@ QAFFINE_OP vf load_bf16(const std::uint16_t* p) noexcept {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
+// `lanes` IEEE float16 (their bits) at p as floats (F16C; exact; NaN made quiet, as half_to_float does).
+QAFFINE_OP vf load_f16(const std::uint16_t* p) noexcept {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
 // `lanes` floats to IEEE float16 at p, round to nearest even (F16C; NaN made quiet, as half.hpp's
 // float_to_half).
 QAFFINE_OP void store_f16(std::uint16_t* p, vf v) noexcept {

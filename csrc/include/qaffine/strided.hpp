@@ -3,7 +3,7 @@
 // A C-contiguous, aligned array of the kernel's own type is handed over whole (no copy); anything else
 // (views with strides or negative strides, misaligned data, float16 or bfloat16 stored as its bits) is
 // gathered chunk by chunk into a buffer of at most 4096 elements, so no path allocates a temporary the size
-// of the input. Contiguous runs of bfloat16 are widened with the SIMD kernels of convert.hpp.
+// of the input. Contiguous runs of float16 and bfloat16 are widened with the SIMD kernels of convert.hpp.
 // Thread safety: a strided_view is a read-only description; for_each_chunk may run on any thread.
 #pragma once
 
@@ -77,7 +77,8 @@ void for_each_chunk(const strided_view& v, F&& f, simd_level level = active_leve
     const std::ptrdiff_t inner_stride = v.strides[nd - 1];
     std::vector<std::ptrdiff_t> idx(nd, 0);
     const char* row = v.data;
-    if constexpr (std::is_same<Src, bfloat16>::value && std::is_same<Dst, float>::value) {
+    constexpr bool half = std::is_same<Src, std::uint16_t>::value, bf16 = std::is_same<Src, bfloat16>::value;
+    if constexpr ((half || bf16) && std::is_same<Dst, float>::value) {
         // Aligned runs of consecutive elements (the whole array if C-contiguous): widened in SIMD registers.
         bool runs = inner_stride == static_cast<std::ptrdiff_t>(sizeof(Src)) &&
                     reinterpret_cast<std::uintptr_t>(v.data) % sizeof(Src) == 0;
@@ -88,7 +89,8 @@ void for_each_chunk(const strided_view& v, F&& f, simd_level level = active_leve
                 const auto* p = reinterpret_cast<const std::uint16_t*>(v.c_contiguous ? v.data : row);
                 for (std::size_t j = 0; j < run;) {
                     const std::size_t m = run - j < chunk - k ? run - j : chunk - k;
-                    widen_bf16(p + j, m, buf + k, level);
+                    if constexpr (bf16) widen_bf16(p + j, m, buf + k, level);
+                    else widen_f16(p + j, m, buf + k, level);
                     j += m;
                     k += m;
                     if (k == chunk) {
