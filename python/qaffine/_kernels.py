@@ -50,9 +50,9 @@ class _Slab(NamedTuple):
 def _slabs(a: np.ndarray, lay: Layout) -> Optional[List[_Slab]]:
     """float16 / bfloat16 input to the per-group kernels as slabs of rows along the first axis, each widened
     to float32 by :func:`_widened` only when it is used (so no float32 copy of the whole array is ever
-    made); None when the
-    array is not 16-bit or fits one slab (then :func:`_grouped` widens it at once). A slab holds whole
-    groups, or (per channel along a later axis) a part of every group."""
+    made); None when the array is not 16-bit or fits one slab (then :func:`_grouped` widens it at once).
+    A slab holds whole groups, or (per channel along a later axis) a part of every group. A slab is at
+    least one row: an array of a few huge rows is widened a row at a time."""
     if not (type(a) is Bf16Bits or a.dtype == np.float16) or a.ndim == 0 or a.size * 4 <= _SLAB_BYTES:
         return None
     rows = a.shape[0]
