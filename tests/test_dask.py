@@ -211,8 +211,8 @@ def test_argument_errors() -> None:
         q = qd.quantize(a, block_size=4)
         with pytest.raises(ValueError, match="lazy"):
             q.params
-        with pytest.raises(TypeError, match="float32 or float64"):
-            q.dequantize(np.float16)
+        with pytest.raises(TypeError, match="float16, bfloat16"):
+            q.dequantize(np.int8)
 
 
 # ------------------------------------------------------------------------------------- passes over data
