@@ -199,7 +199,7 @@ def test_argument_errors() -> None:
     a = da.from_array(x, chunks=4)
     with pytest.raises(TypeError, match="dask arrays"):
         qd.quantize(x)
-    with pytest.raises(TypeError, match="float16, float32 or float64"):
+    with pytest.raises(TypeError, match="float16, bfloat16, float32 or float64"):
         qd.quantize(a.astype(np.int32))
     with pytest.raises(TypeError, match="QParams"):
         qd.quantize(a, (0.1, 3))
@@ -213,8 +213,8 @@ def test_argument_errors() -> None:
         q = qd.quantize(a, block_size=4)
         with pytest.raises(ValueError, match="lazy"):
             q.params
-        with pytest.raises(TypeError, match="float32 or float64"):
-            q.dequantize(np.float16)
+        with pytest.raises(TypeError, match="float16, bfloat16"):
+            q.dequantize(np.int8)
 
 
 # ------------------------------------------------------------------------------------- passes over data

@@ -55,7 +55,7 @@ def test_error_special_cases() -> None:
         qa.error(np.zeros(4, np.float32), qa.quantize(np.ones(3, np.float32)))
     with pytest.raises(TypeError, match="QuantizedArray"):
         qa.error(x, x)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="float16, float32 or float64"):
+    with pytest.raises(TypeError, match="float16, bfloat16, float32 or float64"):
         qa.error(np.arange(3), qa.quantize(x))
 
 

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 
+#include <qaffine/half.hpp>
 #include <qaffine/strided.hpp>
 
 namespace qaffine_py {
@@ -33,8 +34,9 @@ struct found_inf : std::domain_error {
     found_inf() : std::domain_error("x contains an infinite value") {}
 };
 
-/// The element types of one kernel call: Src as stored (std::uint16_t for float16), T the kernels'
-/// arithmetic type (float or double), Q the code type (std::uint8_t, std::int8_t, std::uint16_t, std::int16_t).
+/// The element types of one kernel call: Src as stored (std::uint16_t for float16, qaffine::bfloat16), T the
+/// kernels' arithmetic type (float or double), Q the code type (std::uint8_t, std::int8_t, std::uint16_t,
+/// std::int16_t).
 template <class Src, class T, class Q>
 struct types {
     using src = Src;
@@ -42,39 +44,44 @@ struct types {
     using code = Q;
 };
 
-enum class fkind { f16, f32, f64 };
+enum class fkind { f16, f32, f64, bf16 };
 
 /// The code types: uint8, int8, uint16, int16.
 enum class ckind { u8, i8, u16, i16 };
 
-/// f(types<Src, T, Q>{}) for a float kind and code signedness: the one place the combinations are listed.
-template <class F>
-decltype(auto) visit(fkind k, bool signed_codes, F&& f) {
-    if (signed_codes) {
-        if (k == fkind::f16) return f(types<std::uint16_t, float, std::int8_t>{});
-        if (k == fkind::f32) return f(types<float, float, std::int8_t>{});
-        return f(types<double, double, std::int8_t>{});
-    }
-    if (k == fkind::f16) return f(types<std::uint16_t, float, std::uint8_t>{});
-    if (k == fkind::f32) return f(types<float, float, std::uint8_t>{});
-    return f(types<double, double, std::uint8_t>{});
+/// f(types<Src, T, Q>{}) for a float kind and a code type Q: the one place the float kinds are listed.
+template <class Q, class F>
+decltype(auto) visit_float(fkind k, F&& f) {
+    if (k == fkind::f16) return f(types<std::uint16_t, float, Q>{});
+    if (k == fkind::bf16) return f(types<qaffine::bfloat16, float, Q>{});
+    if (k == fkind::f32) return f(types<float, float, Q>{});
+    return f(types<double, double, Q>{});
 }
 
-/// visit() over every code type: the 8-bit ones above, and the 16-bit ones listed here.
+/// f(types<Src, T, Q>{}) for a float kind and a code kind: the one place the code types are listed.
 template <class F>
 decltype(auto) visit(fkind k, ckind c, F&& f) {
-    if (c == ckind::i16) {
-        if (k == fkind::f16) return f(types<std::uint16_t, float, std::int16_t>{});
-        if (k == fkind::f32) return f(types<float, float, std::int16_t>{});
-        return f(types<double, double, std::int16_t>{});
-    }
-    if (c == ckind::u16) {
-        if (k == fkind::f16) return f(types<std::uint16_t, float, std::uint16_t>{});
-        if (k == fkind::f32) return f(types<float, float, std::uint16_t>{});
-        return f(types<double, double, std::uint16_t>{});
-    }
-    return visit(k, c == ckind::i8, f);
+    if (c == ckind::i16) return visit_float<std::int16_t>(k, f);
+    if (c == ckind::u16) return visit_float<std::uint16_t>(k, f);
+    if (c == ckind::i8) return visit_float<std::int8_t>(k, f);
+    return visit_float<std::uint8_t>(k, f);
 }
+
+/// visit() for 8-bit codes of the given signedness.
+template <class F>
+decltype(auto) visit(fkind k, bool signed_codes, F&& f) {
+    return visit(k, signed_codes ? ckind::i8 : ckind::u8, f);
+}
+
+/// The element type dequantize writes for a float kind: float16 and bfloat16 as their 16-bit types.
+template <class Src>
+struct stored {
+    using type = Src;
+};
+template <>
+struct stored<std::uint16_t> {
+    using type = qaffine::float16;
+};
 
 /// Whether dt names the byte order this machine does not use.
 inline bool foreign_order(const py::dtype& dt) {
@@ -86,10 +93,15 @@ inline bool foreign_order(const py::dtype& dt) {
     return dt.byteorder() == (first == 1 ? '>' : '<');
 }
 
-/// The float kind of a native-byte-order float16/32/64 array; TypeError otherwise.
-inline fkind float_kind(const py::array& a) {
+/// The float kind of a native-byte-order float16/32/64 array, or, with `bf16`, of a uint16 array holding
+/// bfloat16 bits (the Python layer's view of ml_dtypes / torch bfloat16 data); TypeError otherwise.
+inline fkind float_kind(const py::array& a, bool bf16 = false) {
     const py::dtype dt = a.dtype();
     if (foreign_order(dt)) throw py::type_error("array must be in native byte order");
+    if (bf16) {
+        if (dt.kind() == 'u' && dt.itemsize() == 2) return fkind::bf16;
+        throw py::type_error("bfloat16 data must be passed as its uint16 bits, got " + std::string(py::str(dt)));
+    }
     if (dt.kind() == 'f') {
         if (dt.itemsize() == 2) return fkind::f16;
         if (dt.itemsize() == 4) return fkind::f32;

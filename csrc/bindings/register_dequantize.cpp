@@ -18,24 +18,27 @@ namespace {
 using f32_array = py::array_t<float, py::array::c_style>;
 using i32_array = py::array_t<std::int32_t, py::array::c_style>;
 
-/// The float output: float32 or float64 (its kind; float16 is refused), writeable, of n elements.
-fkind float_out(py::array& out, std::size_t n) {
-    const fkind k = float_kind(out);
-    if (k == fkind::f16) throw py::type_error("dequantize writes float32 or float64");
+/// The float output: float16/32/64 (bf16: uint16 for bfloat16 bits), writeable, of n elements.
+fkind float_out(py::array& out, std::size_t n, bool bf16) {
+    const fkind k = float_kind(out, bf16);
     writable(out, n);
     return k;
 }
 
-void dequantize(const py::array& codes, float scale, std::int32_t zero_point, py::array out) {
+/// The element type written for the kind of visit()'s types D.
+template <class D>
+using out_type = typename stored<typename D::src>::type;
+
+void dequantize(const py::array& codes, float scale, std::int32_t zero_point, py::array out, bool bf16) {
     const ckind code = code_kind(codes, "codes");
     const qaffine::strided_view v = describe(codes);
-    const fkind k = float_out(out, v.size);
+    const fkind k = float_out(out, v.size, bf16);
     void* dst = out.mutable_data();
     const qaffine::qparams p{scale, zero_point, 0, 1};
     py::gil_scoped_release nogil;
     visit(k, code, [&](auto t) {
         using Q = typename decltype(t)::code;
-        auto* o = static_cast<typename decltype(t)::real*>(dst);
+        auto* o = static_cast<out_type<decltype(t)>*>(dst);
         qaffine::for_each_chunk<Q, Q>(v, [&](const Q* q, std::size_t n) {
             qaffine::dequantize_parallel(q, n, p, o);
             o += n;
@@ -44,13 +47,13 @@ void dequantize(const py::array& codes, float scale, std::int32_t zero_point, py
 }
 
 void dequantize_groups(const py::array& codes, const qaffine::layout& g, const f32_array& scale,
-                       const i32_array& zero_point, py::array out) {
+                       const i32_array& zero_point, py::array out, bool bf16) {
     const ckind code = code_kind(codes, "codes");
     const void* q = contiguous(codes, g.size(), "codes");
     const std::size_t G = g.groups();
     if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
         throw py::value_error("scale and zero_point must have one value per group");
-    const fkind k = float_out(out, g.size());
+    const fkind k = float_out(out, g.size(), bf16);
     void* dst = out.mutable_data();
     const float* s = scale.data();
     const std::int32_t* z = zero_point.data();
@@ -58,7 +61,7 @@ void dequantize_groups(const py::array& codes, const qaffine::layout& g, const f
     visit(k, code, [&](auto t) {
         using D = decltype(t);
         qaffine::dequantize_groups(static_cast<const typename D::code*>(q), g, s, z,
-                                   static_cast<typename D::real*>(dst));
+                                   static_cast<out_type<D>*>(dst));
     });
 }
 
@@ -66,9 +69,11 @@ void dequantize_groups(const py::array& codes, const qaffine::layout& g, const f
 
 void register_dequantize(py::module_& m) {
     m.def("dequantize", &dequantize, py::arg("codes"), py::arg("scale"), py::arg("zero_point"), py::arg("out"),
-          "Writes scale * (codes - zero_point) into out (float32/float64).");
+          py::arg("bf16") = false,
+          "Writes scale * (codes - zero_point) into out (float16/32/64; bf16: uint16 for bfloat16 bits).");
     m.def("dequantize_groups", &dequantize_groups, py::arg("codes"), py::arg("layout"), py::arg("scale"),
-          py::arg("zero_point"), py::arg("out"), "Per-channel/per-block dequantize of C-contiguous codes.");
+          py::arg("zero_point"), py::arg("out"), py::arg("bf16") = false,
+          "Per-channel/per-block dequantize of C-contiguous codes (out as dequantize).");
 }
 
 }  // namespace qaffine_py

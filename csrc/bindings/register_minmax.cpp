@@ -11,8 +11,8 @@ namespace qaffine_py {
 
 namespace {
 
-py::tuple minmax(const py::array& x) {
-    const fkind k = float_kind(x);
+py::tuple minmax(const py::array& x, bool bf16) {
+    const fkind k = float_kind(x, bf16);
     const qaffine::strided_view v = describe(x);
     double lo = 0, hi = 0;
     bool nan = false;
@@ -50,8 +50,9 @@ py::tuple minmax_groups(const py::array& x, const qaffine::layout& g) {
 }  // namespace
 
 void register_minmax(py::module_& m) {
-    m.def("minmax", &minmax, py::arg("x"),
-          "(lo, hi, has_nan) of a float16/32/64 array of any layout; lo/hi ignore NaN.");
+    m.def("minmax", &minmax, py::arg("x"), py::arg("bf16") = false,
+          "(lo, hi, has_nan) of a float16/32/64 array (bf16: uint16 bfloat16 bits) of any layout; lo/hi ignore "
+          "NaN.");
     m.def("minmax_groups", &minmax_groups, py::arg("x"), py::arg("layout"),
           "Per-group (lo, hi, has_nan) of a C-contiguous float32/float64 array.");
 }

@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include <qaffine/convert.hpp>
 #include <qaffine/dynamic.hpp>
 #include <qaffine/granular.hpp>
 #include <qaffine/qparams.hpp>
@@ -63,8 +64,8 @@ py::tuple choose_qparams_array(const f64_in& lo, const f64_in& hi, const qaffine
 }
 
 bool quantize(const py::array& x, float scale, std::int32_t zero_point, const qaffine::scheme& sc,
-              qaffine::rounding r, py::array out) {
-    const fkind k = float_kind(x);
+              qaffine::rounding r, py::array out, bool bf16) {
+    const fkind k = float_kind(x, bf16);
     const qaffine::strided_view v = describe(x);
     const ckind code = codes_out(out, v.size, sc);
     void* dst = out.mutable_data();
@@ -77,8 +78,9 @@ bool quantize(const py::array& x, float scale, std::int32_t zero_point, const qa
     });
 }
 
-py::tuple quantize_dynamic(const py::array& x, const qaffine::scheme& sc, qaffine::rounding r, py::array out) {
-    const fkind k = float_kind(x);
+py::tuple quantize_dynamic(const py::array& x, const qaffine::scheme& sc, qaffine::rounding r, py::array out,
+                           bool bf16) {
+    const fkind k = float_kind(x, bf16);
     const qaffine::strided_view v = describe(x);
     const ckind code = codes_out(out, v.size, sc);
     void* dst = out.mutable_data();
@@ -153,6 +155,20 @@ py::tuple quantize_dynamic_groups(const py::array& x, const qaffine::layout& g, 
     return py::make_tuple(scale, zp);
 }
 
+/// float16 (or, with bf16, bfloat16) bits to float32, both C-contiguous of the same size: the slabs the
+/// per-group kernels take (python/qaffine/_kernels.py).
+void widen(const py::array& src, py::array out, bool bf16) {
+    if (src.dtype().kind() != 'u' || src.itemsize() != 2) throw py::type_error("src must hold uint16 bits");
+    if (out.dtype().kind() != 'f' || out.itemsize() != 4) throw py::type_error("out must be float32");
+    const auto n = static_cast<std::size_t>(src.size());
+    const auto* s = static_cast<const std::uint16_t*>(contiguous(src, n, "src"));
+    if (reinterpret_cast<std::uintptr_t>(s) % 2 != 0) throw py::value_error("src must be aligned");
+    auto* d = static_cast<float*>(writable(out, n));
+    py::gil_scoped_release nogil;
+    if (bf16) qaffine::widen_bf16(s, n, d);
+    else qaffine::widen_f16(s, n, d);
+}
+
 }  // namespace
 
 void register_quantize(py::module_& m) {
@@ -161,13 +177,18 @@ void register_quantize(py::module_& m) {
     m.def("choose_qparams_array", &choose_qparams_array, py::arg("lo"), py::arg("hi"), py::arg("scheme"),
           py::arg("in_double"), "Element-wise choose_qparams: (scale float32[], zero_point int32[]).");
     m.def("quantize", &quantize, py::arg("x"), py::arg("scale"), py::arg("zero_point"), py::arg("scheme"),
-          py::arg("rounding"), py::arg("out"),
-          "Writes codes of x (any layout) into out (uint8/int8/uint16/int16, C-contiguous); returns has_nan.");
+          py::arg("rounding"), py::arg("out"), py::arg("bf16") = false,
+          "Writes codes of x (any layout; bf16: uint16 bfloat16 bits) into out (uint8/int8/uint16/int16, "
+          "C-contiguous); returns has_nan.");
     m.def("quantize_dynamic", &quantize_dynamic, py::arg("x"), py::arg("scheme"), py::arg("rounding"), py::arg("out"),
-          "Range + parameters + codes of x (any layout): (scale, zero_point); FoundNaN / FoundInf.");
+          py::arg("bf16") = false,
+          "Range + parameters + codes of x (any layout; bf16: uint16 bfloat16 bits): (scale, zero_point); FoundNaN / "
+          "FoundInf.");
     m.def("quantize_groups", &quantize_groups, py::arg("x"), py::arg("layout"), py::arg("scale"),
           py::arg("zero_point"), py::arg("scheme"), py::arg("rounding"), py::arg("out"),
           "Static per-channel/per-block quantize; returns has_nan.");
+    m.def("widen", &widen, py::arg("src"), py::arg("out"), py::arg("bf16"),
+          "float16 (bf16: bfloat16) bits of C-contiguous src to float32 in out (exact).");
     m.def("quantize_dynamic_groups", &quantize_dynamic_groups, py::arg("x"), py::arg("layout"), py::arg("scheme"),
           py::arg("rounding"), py::arg("out"),
           "Dynamic per-channel/per-block quantize: (scale[], zero_point[]); FoundNaN / FoundInf.");

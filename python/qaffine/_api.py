@@ -9,7 +9,7 @@ from typing import Any, Optional, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
-from . import _core, _kernels, _packing
+from . import _core, _kernels, _packing, _tensors
 from ._finite import at, bad_value_error, first_bad, first_true, unravel
 from ._mode import DEFAULT, Mode
 from ._params import QParams
@@ -37,11 +37,15 @@ _EMPTY_DYNAMIC = ("cannot quantize an empty array dynamically: its range is unde
 
 # ---------------------------------------------------------------------------------------------- helpers
 def _as_float_array(x: Any, name: str = "x") -> np.ndarray:
-    """``np.asarray(x)`` if it is float16/32/64 (made native-endian), else TypeError."""
-    a = x if isinstance(x, np.ndarray) else np.asarray(x)
+    """``x`` as an array if it holds float16/32/64 (made native-endian) or bfloat16 (ml_dtypes arrays, torch
+    tensors: a native :class:`_tensors.Bf16Bits` view of the bits), else TypeError. torch tensors and DLPack
+    objects on the CPU are read in place (see _tensors.as_input)."""
+    a = _tensors.as_input(x, name)
+    if type(a) is _tensors.Bf16Bits:
+        return a
     if a.dtype.kind != "f" or a.dtype.newbyteorder("=") not in _FLOAT_DTYPES:
         raise TypeError(
-            f"{name} must hold float16, float32 or float64 values, got dtype {a.dtype}; "
+            f"{name} must hold float16, bfloat16, float32 or float64 values, got dtype {a.dtype}; "
             f"convert it first, e.g. {name}.astype(np.float32)"
         )
     if not a.dtype.isnative:
@@ -90,7 +94,9 @@ def _is_double(v: Any) -> bool:
 def _as_bounds(v: Any, name: str) -> np.ndarray:
     if isinstance(v, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
         raise TypeError(f"{name} must be a real number or an array of them, got {type(v).__name__}")
-    arr = np.asarray(v)
+    arr = _tensors.as_input(v, name)  # bfloat16 bounds (qa.minmax of bfloat16 data) and tensors too
+    if type(arr) is _tensors.Bf16Bits:
+        arr = _tensors.widen(arr)
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     with np.errstate(invalid="ignore"):  # a signaling NaN is reported below, not warned about
@@ -240,13 +246,19 @@ def minmax(
         lo, hi, has_nan = _kernels.minmax(a)
         if has_nan:
             raise _bad_values(a, inf=False)
-        t = a.dtype.type
+        t = _result_type(a)
         return t(lo), t(hi)
     lay = mode.layout(a.shape)
     lo_g, hi_g, has_nan = _kernels.minmax_groups(a, lay)
     if has_nan:
         raise _bad_values(a, inf=False)
-    return lo_g.astype(a.dtype).reshape(lay.params_shape), hi_g.astype(a.dtype).reshape(lay.params_shape)
+    t = _result_type(a)
+    return lo_g.astype(t).reshape(lay.params_shape), hi_g.astype(t).reshape(lay.params_shape)
+
+
+def _result_type(a: np.ndarray) -> Any:
+    """The scalar type minmax answers in: x's, with bfloat16 as its Bf16Bits says (exact either way)."""
+    return a.scalar_type if type(a) is _tensors.Bf16Bits else a.dtype.type
 
 
 def choose_qparams(
@@ -502,8 +514,11 @@ def quantize(
     options take ``int`` or NumPy integers (not ``8.0`` or ``True``: ``TypeError``).
 
     ``x`` is anything ``np.asarray`` accepts holding float16, float32 or float64 — NumPy arrays of any
-    layout, byte order or alignment, lists, scalars, buffers, CPU tensors that convert to NumPy;
-    float64 is computed in float64, float16 exactly as float32. Other dtypes (integers, bool, complex,
+    layout, byte order or alignment, lists, scalars, buffers — or bfloat16 data (``ml_dtypes.bfloat16``
+    arrays), or a torch tensor on the CPU of any of these dtypes (``requires_grad`` ones and
+    ``nn.Parameter`` too), or another CPU object with ``__dlpack__``; tensors are read in place.
+    float64 is computed in float64, float16 and bfloat16 exactly as float32 (widened chunk by chunk
+    inside the kernels, never as a whole copy). Other dtypes (integers, bool, complex,
     object) raise ``TypeError``. ``out``, if given, must be a writeable, C-contiguous array of the code
     dtype and ``x``'s shape that does not overlap ``x``; the result's ``values`` is then ``out``.
 
@@ -590,8 +605,12 @@ def dequantize(
     """Codes back to floats: ``scale * (q - zero_point)``, as ONNX ``DequantizeLinear``.
 
     ``q`` is a :class:`QuantizedArray` (any mode, packed or not), or codes (``uint8``, or ``int8`` for
-    signed params; ``uint16`` / ``int16`` above 8 bits) together with ``params``. ``dtype`` is float32 (default) or float64; ``out``, if given,
-    must be a writeable, C-contiguous array of that dtype and the codes' shape, and is returned.
+    signed params; ``uint16`` / ``int16`` above 8 bits) together with ``params``. ``dtype`` is float32
+    (default), float64, float16 or bfloat16 (``ml_dtypes.bfloat16`` or ``'bfloat16'``, which needs ml_dtypes):
+    float16 and bfloat16 hold the float32 result rounded to nearest even (the bits of
+    ``result32.astype(dtype)``), written directly by the kernels with no float32 temporary. ``out``, if given,
+    must be a writeable, C-contiguous array of that dtype (the default ``dtype`` is then ``out``'s) and the
+    codes' shape, and is returned.
 
     >>> import numpy as np, qaffine as qa
     >>> p = qa.QParams(scale=np.float32(0.5), zero_point=10)
@@ -612,11 +631,9 @@ def dequantize(
         if codes.dtype != p.dtype:
             raise TypeError(f"codes must have dtype {p.dtype} for these params, got {codes.dtype}")
     if dtype is None:
-        dt = out.dtype if isinstance(out, np.ndarray) else np.dtype(np.float32)
+        dt, _ = _tensors.out_dtype(out.dtype) if isinstance(out, np.ndarray) else (np.dtype(np.float32), False)
     else:
-        dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dequantize produces float32 or float64, got dtype {dt}")
+        dt, _ = _tensors.out_dtype(dtype)
     if out is None:
         result = _empty(codes.shape, dt, codes.size * dt.itemsize)
     else:

@@ -263,7 +263,9 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
                      help="the file to write (a folder's name is refused: name the file in it)")
     deq.add_argument("--dtype", choices=("float32", "float64", "float16", "bfloat16"),
                      help="output dtype (default: float64 if the data was float64, else float32; safetensors: "
-                          "each tensor's own dtype; float16 and bfloat16 for safetensors)")
+                          "each tensor's own dtype); float16 and bfloat16 are the float32 values rounded to "
+                          "nearest even; bfloat16 needs ml_dtypes and is written as NumPy writes ml_dtypes "
+                          "arrays (descr '<V2')")
     _stream_options(deq)
     deq.set_defaults(func=_guard(_dequantize), prog=deq.prog)
 

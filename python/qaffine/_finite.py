@@ -10,6 +10,8 @@ from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
+from ._tensors import Bf16Bits
+
 __all__ = ["at", "bad_value_error", "first_bad", "first_true", "unravel"]
 
 _CHUNK = 1 << 16  # elements scanned per step of a contiguous array: the mask stays small
@@ -46,16 +48,29 @@ def _first(a: np.ndarray, test: Callable[[Any], Any]) -> Optional[int]:
     return int(np.argmax(m)) if m.any() else None
 
 
+def _bf16_nan(b: Any) -> Any:
+    return (b & 0x7FFF) > 0x7F80  # exponent all ones, mantissa not zero
+
+
+def _bf16_inf(b: Any) -> Any:
+    return (b & 0x7FFF) == 0x7F80
+
+
 def first_bad(a: np.ndarray, *, nan: bool = True, inf: bool = True) -> Optional[Tuple[bool, int]]:
     """(is_nan, flat C-order position) of the first NaN of ``a`` or, if it has none, of its first
     infinity; None if there is neither. ``nan=False`` / ``inf=False`` skip a scan the caller knows is
-    empty (the kernels report which they met)."""
+    empty (the kernels report which they met). bfloat16 bits (:class:`Bf16Bits`) are tested as bits."""
+    is_nan: Callable[[Any], Any] = np.isnan
+    is_inf: Callable[[Any], Any] = np.isinf
+    if type(a) is Bf16Bits:
+        a = a.view(np.ndarray)
+        is_nan, is_inf = _bf16_nan, _bf16_inf
     if nan:
-        pos = _first(a, np.isnan)
+        pos = _first(a, is_nan)
         if pos is not None:
             return True, pos
     if inf:
-        pos = _first(a, np.isinf)
+        pos = _first(a, is_inf)
         if pos is not None:
             return False, pos
     return None

@@ -9,13 +9,14 @@ protocol can break.
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from . import _core
 from ._mode import DEFAULT, Layout, Mode
 from ._params import QParams
+from ._tensors import Bf16Bits, widen
 
 #: What the dynamic kernels raise, instead of writing codes, for NaN or an infinity in their input.
 FoundNaN, FoundInf = _core.FoundNaN, _core.FoundInf
@@ -28,8 +29,93 @@ _ONNX = DEFAULT.kernel_rounding("onnx")
 
 
 def _grouped(a: np.ndarray) -> np.ndarray:
-    """C-contiguous float32/float64 for the per-channel/per-block kernels (float16 widened exactly)."""
+    """C-contiguous float32/float64 for the per-channel/per-block kernels (float16 and bfloat16 widened
+    exactly)."""
+    if type(a) is Bf16Bits:
+        return widen(a)
     return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float16 else a.dtype)
+
+
+#: float32 bytes of 16-bit input widened at a time for the per-channel / per-block kernels.
+_SLAB_BYTES = 1 << 22
+
+
+class _Slab(NamedTuple):
+    rows: slice  # its rows of the input (along the first axis)
+    layout: "_core.Layout"
+    elems: slice  # its elements in the flat codes
+    groups: Optional[slice]  # its groups in the flat parameters; None: it has every group (shared ones)
+
+
+def _slabs(a: np.ndarray, lay: Layout) -> Optional[List[_Slab]]:
+    """float16 / bfloat16 input to the per-group kernels as slabs of rows along the first axis, each widened
+    to float32 by :func:`_widened` only when it is used (so no float32 copy of the whole array is ever
+    made); None when the array is not 16-bit or fits one slab (then :func:`_grouped` widens it at once).
+    A slab holds whole groups, or (per channel along a later axis) a part of every group. A slab is at
+    least one row: an array of a few huge rows is widened a row at a time."""
+    if not (type(a) is Bf16Bits or a.dtype == np.float16) or a.ndim == 0 or a.size * 4 <= _SLAB_BYTES:
+        return None
+    rows = a.shape[0]
+    per_row = a.size // rows
+    step = max(1, _SLAB_BYTES // (4 * per_row))
+    along_first = rows > 1 and lay.outer == 1  # the quantized axis is the first: rows are channels
+    if along_first and lay.block:
+        step = -(-step // lay.block) * lay.block  # whole blocks
+    if step >= rows:
+        return None
+    out = []
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        groups: Optional[slice]
+        if along_first:
+            sub = _core.Layout(1, r1 - r0, lay.inner, lay.block)
+            if lay.block:
+                groups = slice(r0 // lay.block * lay.inner, -(-r1 // lay.block) * lay.inner)
+            else:
+                groups = slice(r0, r1)
+        else:
+            o = lay.outer // rows  # outer indices per row
+            sub = _core.Layout((r1 - r0) * o, lay.channels, lay.inner, lay.block)
+            per_outer = (-(-lay.channels // lay.block)) * lay.inner if lay.block else 0
+            groups = slice(r0 * o * per_outer, r1 * o * per_outer) if lay.block else None
+        out.append(_Slab(slice(r0, r1), sub, slice(r0 * per_row, r1 * per_row), groups))
+    return out
+
+
+def _widened(a: np.ndarray, sl: _Slab) -> np.ndarray:
+    """The slab's rows of ``a`` as a C-contiguous float32 array (exact): by the SIMD kernels if the rows
+    are contiguous, else by NumPy."""
+    part = a[sl.rows]
+    if part.flags.c_contiguous and part.flags.aligned and part.dtype.isnative:
+        out = np.empty(part.shape, dtype=np.float32)
+        _core.widen(part.view(np.ndarray).view(np.uint16), out, type(part) is Bf16Bits)
+        return out
+    return widen(part) if type(part) is Bf16Bits else np.ascontiguousarray(part, dtype=np.float32)
+
+
+def _slab_minmax(a: np.ndarray, slabs: List[_Slab], G: int) -> Tuple[np.ndarray, np.ndarray, bool]:
+    """minmax_groups over the slabs: ranges of shared groups merged, the others placed."""
+    lo, hi = np.full(G, np.inf, dtype=np.float32), np.full(G, -np.inf, dtype=np.float32)
+    nan = False
+    for sl in slabs:
+        l, h, n = _core.minmax_groups(_widened(a, sl), sl.layout)
+        nan = nan or n
+        where = sl.groups if sl.groups is not None else slice(None)
+        np.minimum(lo[where], l, out=lo[where])
+        np.maximum(hi[where], h, out=hi[where])
+    return lo, hi, bool(nan)
+
+
+def _bf16(a: np.ndarray) -> bool:
+    """Whether the per-tensor kernels read ``a`` as bfloat16 bits (their ``bf16=`` argument)."""
+    return type(a) is Bf16Bits
+
+
+def _out(out: np.ndarray) -> Tuple[np.ndarray, bool]:
+    """The output buffer as the dequantize kernels take it: bfloat16 as its uint16 bits, and ``bf16=``."""
+    if out.dtype.kind == "V":  # ml_dtypes.bfloat16 (validated by the caller)
+        return out.view(np.uint16), True
+    return out, False
 
 
 # -------------------------------------------------------------------------------------------- per tensor
@@ -43,16 +129,16 @@ def quantize_default(x: np.ndarray, codes: np.ndarray, scheme: "_core.Scheme" = 
 
 def quantize_dynamic(a: np.ndarray, mode: Mode, rounding: "_core.Rounding", codes: np.ndarray) -> Tuple[float, int]:
     """(scale, zero_point) as :func:`quantize_default`, for any per-tensor mode."""
-    return _core.quantize_dynamic(a, mode.kernel_scheme, rounding, codes)
+    return _core.quantize_dynamic(a, mode.kernel_scheme, rounding, codes, _bf16(a))
 
 
 def quantize(a: np.ndarray, p: QParams, rounding: "_core.Rounding", codes: np.ndarray) -> bool:
     """Static per-tensor codes; True if ``a`` holds NaN."""
-    return bool(_core.quantize(a, float(p.scale), p.zero_point, p._mode.kernel_scheme, rounding, codes))
+    return bool(_core.quantize(a, float(p.scale), p.zero_point, p._mode.kernel_scheme, rounding, codes, _bf16(a)))
 
 
 def minmax(a: np.ndarray) -> Tuple[float, float, bool]:
-    return _core.minmax(a)
+    return _core.minmax(a, _bf16(a))
 
 
 def choose_qparams(lo: float, hi: float, mode: Mode, in_double: bool) -> Tuple[float, int]:
@@ -60,7 +146,8 @@ def choose_qparams(lo: float, hi: float, mode: Mode, in_double: bool) -> Tuple[f
 
 
 def dequantize(codes: np.ndarray, p: QParams, out: np.ndarray) -> None:
-    _core.dequantize(codes, float(p.scale), p.zero_point, out)
+    dst, bf16 = _out(out)
+    _core.dequantize(codes, float(p.scale), p.zero_point, dst, bf16)
 
 
 # ------------------------------------------------------------------------------------ per channel / block
@@ -68,17 +155,47 @@ def quantize_dynamic_groups(a: np.ndarray, lay: Layout, mode: Mode, rounding: "_
                             codes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(scale[], zero_point[]); raises FoundNaN (a NaN met) or FoundInf (an infinity met: a NaN may be in
     another group)."""
-    return _core.quantize_dynamic_groups(_grouped(a), lay.kernel, mode.kernel_scheme, rounding, codes)
+    slabs = _slabs(a, lay)
+    if slabs is None:
+        return _core.quantize_dynamic_groups(_grouped(a), lay.kernel, mode.kernel_scheme, rounding, codes)
+    G, flat = lay.kernel.groups, codes.reshape(-1)
+    if slabs[0].groups is None:  # per channel along a later axis: every slab holds part of every channel
+        lo, hi, nan = _slab_minmax(a, slabs, G)
+        if nan:
+            raise FoundNaN("x contains NaN")
+        if np.isinf(lo).any() or np.isinf(hi).any():
+            raise FoundInf("x contains an infinite value")
+        scale, zp = _core.choose_qparams_array(lo, hi, mode.kernel_scheme, False)
+        for sl in slabs:
+            _core.quantize_groups(_widened(a, sl), sl.layout, scale, zp, mode.kernel_scheme, rounding,
+                                  flat[sl.elems])
+        return scale, zp
+    scale, zp = np.empty(G, dtype=np.float32), np.empty(G, dtype=np.int32)
+    for sl in slabs:  # whole groups: the dynamic kernel per slab
+        scale[sl.groups], zp[sl.groups] = _core.quantize_dynamic_groups(_widened(a, sl), sl.layout, mode.kernel_scheme,
+                                                                         rounding, flat[sl.elems])
+    return scale, zp
 
 
 def quantize_groups(a: np.ndarray, lay: Layout, p: QParams, rounding: "_core.Rounding", codes: np.ndarray) -> bool:
     """Static per-channel/per-block codes; True if ``a`` holds NaN."""
-    return bool(_core.quantize_groups(_grouped(a), lay.kernel, p.scale.reshape(-1), p.zero_point.reshape(-1),
-                                      p._mode.kernel_scheme, rounding, codes))
+    scale, zp = p.scale.reshape(-1), p.zero_point.reshape(-1)
+    slabs = _slabs(a, lay)
+    if slabs is None:
+        return bool(_core.quantize_groups(_grouped(a), lay.kernel, scale, zp, p._mode.kernel_scheme, rounding, codes))
+    flat, nan = codes.reshape(-1), False
+    for sl in slabs:
+        g = sl.groups if sl.groups is not None else slice(None)
+        nan = _core.quantize_groups(_widened(a, sl), sl.layout, scale[g], zp[g], p._mode.kernel_scheme, rounding,
+                                    flat[sl.elems]) or nan
+    return bool(nan)
 
 
 def minmax_groups(a: np.ndarray, lay: Layout) -> Tuple[np.ndarray, np.ndarray, bool]:
-    return _core.minmax_groups(_grouped(a), lay.kernel)
+    slabs = _slabs(a, lay)
+    if slabs is None:
+        return _core.minmax_groups(_grouped(a), lay.kernel)
+    return _slab_minmax(a, slabs, lay.kernel.groups)
 
 
 def choose_qparams_array(lo: np.ndarray, hi: np.ndarray, mode: Mode, in_double: bool) -> Tuple[np.ndarray, np.ndarray]:
@@ -86,5 +203,6 @@ def choose_qparams_array(lo: np.ndarray, hi: np.ndarray, mode: Mode, in_double: 
 
 
 def dequantize_groups(codes: np.ndarray, lay: Layout, p: QParams, out: Any) -> None:
+    dst, bf16 = _out(out)
     _core.dequantize_groups(np.ascontiguousarray(codes), lay.kernel, p.scale.reshape(-1), p.zero_point.reshape(-1),
-                            out)
+                            dst, bf16)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
+from . import _tensors
 from ._api import QuantizedArray, _as_float_array, quantize
 
 if TYPE_CHECKING:  # matplotlib is optional: imported lazily, at run time only inside plot()
@@ -113,6 +114,8 @@ def _check_pair(x: npt.ArrayLike, q: QuantizedArray) -> npt.NDArray[Any]:
     if not isinstance(q, QuantizedArray):
         raise TypeError(f"q must be a qaffine.QuantizedArray (from qa.quantize), got {type(q).__name__}")
     a = _as_float_array(x)
+    if type(a) is _tensors.Bf16Bits:  # the statistics are float arithmetic: bfloat16 widened (exact)
+        a = _tensors.widen(a)
     if a.shape != q.shape:
         raise ValueError(f"x has shape {a.shape} but q has shape {q.shape}; pass the data that was quantized")
     return a

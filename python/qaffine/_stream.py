@@ -50,6 +50,7 @@ from ._io import (
 from ._mode import FLAGS, Mode
 from ._params import QParams
 from ._report import ErrorStats, QuantizationError
+from ._tensors import out_dtype as out_dtype_of
 
 __all__ = ["DEFAULT_CHUNK", "FileInfo", "Progress", "dequantize_file", "file_info", "quantize_file"]
 
@@ -674,8 +675,9 @@ def dequantize_file(src: PathLike, dst: PathLike, *, dtype: Optional[str] = None
                     progress: bool = False) -> Tuple[Header, np.dtype[Any]]:
     """Dequantizes the qaffine ``.npz`` at ``src`` into a ``.npy`` at ``dst``, streaming.
 
-    ``dtype`` is ``'float32'`` or ``'float64'``; by default float64 if the file says the source was
-    float64, else float32.
+    ``dtype`` is ``'float32'``, ``'float64'``, ``'float16'`` or ``'bfloat16'`` (needs ml_dtypes; written
+    as NumPy writes ml_dtypes arrays, descr ``'<V2'``: ``np.load(path).view(ml_dtypes.bfloat16)``); by
+    default float64 if the file says the source was float64, else float32.
     """
     qf = _QFile(src, chunk)
     try:
@@ -683,7 +685,7 @@ def dequantize_file(src: PathLike, dst: PathLike, *, dtype: Optional[str] = None
         if dtype is None:
             out_dtype = np.dtype(np.float64 if h.source_dtype == np.float64 else np.float32)
         else:
-            out_dtype = np.dtype(dtype)
+            out_dtype = out_dtype_of(dtype)[0]
         dst_name = os.fspath(dst)
         if os.path.exists(dst_name) and os.path.samefile(qf.name, dst_name):
             raise ValueError(f"the output {dst_name} is the input file; choose another name")

@@ -44,6 +44,7 @@ from ._api import QuantizedArray
 from ._finite import bad_value_error, first_bad, unravel
 from ._mode import Mode, ModeFields
 from ._params import QParams
+from ._tensors import is_bf16_dtype, out_dtype
 
 __all__ = ["DaskQuantizedArray", "dequantize", "from_zarr", "quantize", "to_zarr"]
 
@@ -85,9 +86,9 @@ def _as_dask_float(a: Any) -> _DaskArray:
             f"qaffine.dask works on dask arrays, got {type(a).__name__}; wrap it first, e.g. "
             "dask.array.from_array(x, chunks=...) or dask.array.from_zarr(url); for in-memory data use qaffine.quantize"
         )
-    if a.dtype.kind != "f" or a.dtype.newbyteorder("=") not in _api._FLOAT_DTYPES:
+    if (a.dtype.kind != "f" or a.dtype.newbyteorder("=") not in _api._FLOAT_DTYPES) and not is_bf16_dtype(a.dtype):
         raise TypeError(
-            f"x must hold float16, float32 or float64 values, got dtype {a.dtype}; "
+            f"x must hold float16, bfloat16, float32 or float64 values, got dtype {a.dtype}; "
             "convert it first, e.g. x.astype(np.float32)"
         )
     if any(np.isnan(c) for c in a.shape):
@@ -323,10 +324,9 @@ class DaskQuantizedArray(ModeFields):
 
     # -- operations
     def dequantize(self, dtype: Any = None) -> _DaskArray:
-        """``scale * (codes - zero_point)`` as a lazy dask array (float32, or float64)."""
-        dt = np.dtype(np.float32) if dtype is None else np.dtype(dtype)
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"dequantize produces float32 or float64, got dtype {dt}")
+        """``scale * (codes - zero_point)`` as a lazy dask array (float32, float64, float16 or bfloat16, as
+        :func:`qaffine.dequantize`)."""
+        dt = np.dtype(np.float32) if dtype is None else out_dtype(dtype)[0]
         return _map_with_params(_dequantize_block, self._values, self._mode, self._scale, self._zero_point, dt,
                                 out_dtype=dt)
 

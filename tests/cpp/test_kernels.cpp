@@ -883,6 +883,81 @@ void test_quantize_dynamic(std::mt19937_64& rng) {
 
 }  // namespace
 
+// 16-bit float output (tests/test_tensors.py): every level writes the scalar loop's bits, which are the
+// round-to-nearest-even cast of the float result; scales of NaN (either sign, with a payload) and Inf drive
+// NaN and ±Inf through the conversion ops, as do scales that overflow float16 and hit exact ties.
+template <class Q, class H>
+void test_float16_out(std::mt19937_64& rng) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    float nan_payload, neg_nan;
+    const std::uint32_t nan_bits = 0x7FA12345u, neg_nan_bits = 0xFFC00001u;  // signaling with payload; -quiet
+    std::memcpy(&nan_payload, &nan_bits, 4);
+    std::memcpy(&neg_nan, &neg_nan_bits, 4);
+    const float scales[] = {0.037f, 1.01171875f, 1.00146484375f, 300.0f, 1e-7f, 3e38f,
+                            std::numeric_limits<float>::infinity(), nan_payload, neg_nan};
+    for (float scale : scales) {
+        for (std::int32_t z : {0, 77, -128}) {
+            for (std::size_t n : lengths()) {
+                std::vector<Q> codes(n + 1);
+                for (auto& c : codes) c = static_cast<Q>(byte(rng) - (std::is_signed<Q>::value ? 128 : 0));
+                std::vector<float> wide(n + 1);
+                qaffine::scalar::dequantize(codes.data() + 1, n, scale, z, wide.data());
+                std::vector<H> ref(n + 1, H{0xABCD}), got(n + 1, H{0xABCD});
+                qaffine::scalar::dequantize(codes.data() + 1, n, scale, z, ref.data() + 1);
+                bool cast_ok = true;
+                for (std::size_t i = 0; i < n; ++i) {
+                    const std::uint16_t want = std::is_same<H, qaffine::float16>::value
+                                                   ? qaffine::float_to_half(wide[i])
+                                                   : qaffine::float_to_bf16(wide[i]);
+                    cast_ok = cast_ok && ref[i + 1].bits == want;
+                }
+                check(cast_ok, "16-bit dequantize is the cast of the float result", "scalar", n, 1);
+                const qaffine::qparams p{scale, z, 0, 1};
+                for (auto level : levels()) {
+                    std::fill(got.begin(), got.end(), H{0xABCD});
+                    qaffine::dequantize_unchecked(codes.data() + 1, n, p, got.data() + 1, level);
+                    check(same_bytes(got.data(), ref.data(), (n + 1) * sizeof(H)), "16-bit dequantize",
+                          qaffine::to_string(level), n, 1);
+                    std::vector<float> s(n + 1, scale);
+                    std::vector<std::int32_t> zv(n + 1, z);
+                    std::fill(got.begin(), got.end(), H{0xABCD});
+                    qaffine::dequantize_vec(codes.data() + 1, n, s.data(), zv.data(), got.data() + 1, level);
+                    check(same_bytes(got.data(), ref.data(), (n + 1) * sizeof(H)), "16-bit dequantize_vec",
+                          qaffine::to_string(level), n, 1);
+                }
+            }
+        }
+    }
+}
+
+// 16-bit float input (tests/test_tensors.py, tests/test_bad_inputs.py): widen_bf16 and widen_f16 of every one of
+// the 65536 bit patterns at every level and start offset equal bf16_to_float (the upper half of the float's
+// bits) and half_to_float; NaNs keep sign and payload (made quiet, for float16 as F16C's vcvtph2ps does).
+void test_widen_16bit() {
+    std::vector<std::uint16_t> all(65536 + 40);
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<std::uint16_t>(i * 40503u);
+    for (std::size_t offset : {0u, 1u, 3u, 17u}) {
+        const std::size_t n = 65536 + 40 - offset;
+        std::vector<float> ref(n), got(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t bits = static_cast<std::uint32_t>(all[offset + i]) << 16;
+            std::memcpy(&ref[i], &bits, 4);
+        }
+        std::vector<float> ref16(n);
+        for (std::size_t i = 0; i < n; ++i) ref16[i] = qaffine::half_to_float(all[offset + i]);
+        for (auto level : levels()) {
+            std::fill(got.begin(), got.end(), -7.0f);
+            qaffine::widen_bf16(all.data() + offset, n, got.data(), level);
+            check(same_bytes(got.data(), ref.data(), n * sizeof(float)), "widen_bf16", qaffine::to_string(level), n,
+                  offset);
+            std::fill(got.begin(), got.end(), -7.0f);
+            qaffine::widen_f16(all.data() + offset, n, got.data(), level);
+            check(same_bytes(got.data(), ref16.data(), n * sizeof(float)), "widen_f16", qaffine::to_string(level), n,
+                  offset);
+        }
+    }
+}
+
 int main(int argc, char** argv) {
     if (argc > 1 && std::sscanf(argv[1], "%u/%u", &g_shard, &g_shards) != 2) g_shards = 0;
     if (g_shards == 0 || g_shard >= g_shards) {
@@ -957,6 +1032,11 @@ int main(int argc, char** argv) {
     if (mine()) test_quantize_dynamic<float, std::uint16_t>(rng);
     if (mine()) test_quantize_dynamic<float, std::int16_t>(rng);
     if (mine()) test_qparams();
+    if (mine()) test_float16_out<std::uint8_t, qaffine::float16>(rng);
+    if (mine()) test_float16_out<std::int8_t, qaffine::bfloat16>(rng);
+    if (mine()) test_float16_out<std::uint8_t, qaffine::bfloat16>(rng);
+    if (mine()) test_float16_out<std::uint16_t, qaffine::float16>(rng);
+    if (mine()) test_widen_16bit();
     std::printf("checks per level:");
     for (int l = 0; l < qaffine::simd_level_count; ++l)
         if (g_per_level[l] > 0) std::printf(" %s %d", qaffine::to_string(static_cast<qaffine::simd_level>(l)), g_per_level[l]);

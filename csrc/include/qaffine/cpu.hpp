@@ -23,7 +23,7 @@
 #define QAFFINE_X86_SIMD 1
 #include <cpuid.h>
 #include <immintrin.h>
-#define QAFFINE_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define QAFFINE_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))  // F16C: float16 output
 #define QAFFINE_TARGET_AVX512 __attribute__((target("avx512f,avx512bw")))
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics (the `__Y = __Y` idiom of
 // _mm512_undefined_*, GCC bug 105593); the SIMD sections silence that one false positive.
@@ -143,7 +143,8 @@ inline simd_level detect_max_level() noexcept {
     const bool fma = (ecx >> 12) & 1u;
     const bool osxsave = (ecx >> 27) & 1u;
     const bool avx = (ecx >> 28) & 1u;
-    if (!osxsave || !avx || !fma) return simd_level::scalar;
+    const bool f16c = (ecx >> 29) & 1u;  // every AVX2 CPU has it; checked because the avx2 level uses it
+    if (!osxsave || !avx || !fma || !f16c) return simd_level::scalar;
     const unsigned long long xcr0 = read_xcr0();
     // The OS must save XMM (bit 1) and YMM (bit 2) state, or AVX registers are not usable.
     if ((xcr0 & 0x6u) != 0x6u) return simd_level::scalar;

@@ -74,3 +74,28 @@ QAFFINE_ISA void dequantize_vec(isa, const Q* q, std::size_t n, const float* s, 
     }
     scalar::dequantize_vec(q + i, n - i, s + i, z + i, out + i);
 }
+
+// 16-bit float output: each register of float results rounded to float16 / bfloat16 by the level's op
+// (store_f16: F16C / AVX-512F; store_bf16: integer ops), the tail by the scalar loop (the same bits).
+QAFFINE_ISA void store_real(float16* p, vf v) noexcept { store_f16(reinterpret_cast<std::uint16_t*>(p), v); }
+QAFFINE_ISA void store_real(bfloat16* p, vf v) noexcept { store_bf16(reinterpret_cast<std::uint16_t*>(p), v); }
+
+template <class Q, class H>
+QAFFINE_ISA typename std::enable_if<detail::is_float16<H>::value>::type dequantize(
+    isa, const Q* q, std::size_t n, float scale, std::int32_t zero_point, H* out) noexcept {
+    constexpr std::size_t L = lanes;
+    const vf s = set1(scale);
+    const vi z = set1_i32(zero_point);
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) store_real(out + i, mul(cvt_f32(sub_i32(widen(q + i), z)), s));
+    scalar::dequantize(q + i, n - i, scale, zero_point, out + i);
+}
+
+template <class Q, class H>
+QAFFINE_ISA typename std::enable_if<detail::is_float16<H>::value>::type dequantize_vec(
+    isa, const Q* q, std::size_t n, const float* s, const std::int32_t* z, H* out) noexcept {
+    constexpr std::size_t L = lanes;
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) store_real(out + i, mul(cvt_f32(sub_i32(widen(q + i), loadu_i32(z + i))), loadu(s + i)));
+    scalar::dequantize_vec(q + i, n - i, s + i, z + i, out + i);
+}

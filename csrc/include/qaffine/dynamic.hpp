@@ -5,7 +5,7 @@
 //   qaffine::quantize_dynamic(x.data(), n, codes.data(), qaffine::scheme{-8, 7, true, true});  // 4-bit symmetric
 //
 // One implementation serves C++ callers and the Python module: it walks a strided_view (any strides,
-// float16 as its bits) in chunks, and each contiguous chunk runs on the thread pool of parallel.hpp, so
+// float16 or bfloat16 as its bits) in chunks, and each contiguous chunk runs on the thread pool of parallel.hpp, so
 // the result is byte-identical for any thread count. ONNX DynamicQuantizeLinear semantics for the default
 // scheme and rounding::divide. quantize_dynamic throws std::invalid_argument for an empty input or a
 // scheme that does not fit Q, std::domain_error for NaN/Inf (nothing written then) or a range whose scale
@@ -36,8 +36,9 @@ namespace detail {
 template <class Src, class T>
 struct strided_chunks {
     const strided_view& v;
+    simd_level level;  // of the conversions (bfloat16)
     template <class F>
-    void operator()(F&& f) const { for_each_chunk<Src, T>(v, f); }
+    void operator()(F&& f) const { for_each_chunk<Src, T>(v, f, level); }
 };
 
 template <class T>
@@ -71,14 +72,14 @@ inline bool quantize_chunks(const Chunks& chunks, rounding r, float s, std::int3
 /// Range of every element of v (stored as Src, computed as T), NaN ignored and reported.
 template <class Src, class T>
 inline minmax_result<T> minmax_strided(const strided_view& v, simd_level level = active_level()) {
-    return detail::minmax_chunks<T>(detail::strided_chunks<Src, T>{v}, level);
+    return detail::minmax_chunks<T>(detail::strided_chunks<Src, T>{v, level}, level);
 }
 
 /// Codes of every element of v with one (s, z) (`s` is kernel_scale(scale, r)); returns true if v held a NaN.
 template <class Src, class T, class Q>
 inline bool quantize_strided(rounding r, const strided_view& v, float s, std::int32_t z, std::int32_t qmin,
                              std::int32_t qmax, Q* out, simd_level level = active_level()) {
-    return detail::quantize_chunks<T>(detail::strided_chunks<Src, T>{v}, r, s, z, qmin, qmax, out, level);
+    return detail::quantize_chunks<T>(detail::strided_chunks<Src, T>{v, level}, r, s, z, qmin, qmax, out, level);
 }
 
 /// What quantize_dynamic_status found, and the parameters it chose (status ok only).
@@ -111,7 +112,7 @@ inline dynamic_result quantize_dynamic_chunks(const Chunks& chunks, const scheme
 template <class Src, class T, class Q>
 inline dynamic_result quantize_dynamic_status(const strided_view& v, const scheme& sc, rounding r, Q* out,
                                               simd_level level = active_level()) {
-    return detail::quantize_dynamic_chunks<T>(detail::strided_chunks<Src, T>{v}, sc, r, out, level);
+    return detail::quantize_dynamic_chunks<T>(detail::strided_chunks<Src, T>{v, level}, sc, r, out, level);
 }
 
 /// Dynamic quantization of x[0, n) under scheme `sc` with rounding `r`, on the thread pool; returns the

@@ -156,9 +156,7 @@ inline bool minmax_accumulate4(isa, const float* x, std::size_t stride, std::siz
 
 }  // namespace qaffine
 
-#include "ops_avx2.hpp"
-#include "ops_avx512.hpp"
-#include "ops_neon.hpp"
+#include "ops.hpp"
 #define QAFFINE_KERNELS "minmax-inl.hpp"
 #include "foreach_isa.hpp"
 

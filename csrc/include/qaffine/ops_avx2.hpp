@@ -216,6 +216,35 @@ QAFFINE_OP vd cvt_f64(vh v) noexcept { return _mm256_cvtepi32_pd(v); }
 QAFFINE_OP vh cvt_i32(vd v) noexcept { return _mm256_cvtpd_epi32(v); }  // nearest, ties to even
 QAFFINE_OP vi join(vh lo, vh hi) noexcept { return _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1); }
 
+// ---- 16-bit floats ---------------------------------------------------------------------------------------
+// `lanes` bfloat16 (their bits) at p as floats: a bfloat16 is the upper half of a float, so a 16-bit shift
+// (exact).
+QAFFINE_OP vf load_bf16(const std::uint16_t* p) noexcept {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+// `lanes` IEEE float16 (their bits) at p as floats (F16C; exact; NaN made quiet, as half_to_float does).
+QAFFINE_OP vf load_f16(const std::uint16_t* p) noexcept {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+// `lanes` floats to IEEE float16 at p, round to nearest even (F16C; NaN made quiet, as half.hpp's
+// float_to_half).
+QAFFINE_OP void store_f16(std::uint16_t* p, vf v) noexcept {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+// `lanes` floats to bfloat16 at p, round to nearest even in integer ops (bits + 0x7FFF + lowest kept bit,
+// then the upper half; NaN: the upper half made quiet), as half.hpp's float_to_bf16.
+QAFFINE_OP void store_bf16(std::uint16_t* p, vf v) noexcept {
+    const vi u = _mm256_castps_si256(v);
+    const vi odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const vi rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), odd), 16);
+    const vi quiet = _mm256_srli_epi32(_mm256_or_si256(u, _mm256_set1_epi32(0x00400000)), 16);
+    const vi nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)), _mm256_set1_epi32(0x7F800000));
+    const vi r = _mm256_blendv_epi8(rounded, quiet, nan);  // every lane in [0, 0xFFFF]: packus is exact
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                     _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
+}
+
 // ---- memory ---------------------------------------------------------------------------------------------
 QAFFINE_OP void prefetch(const void* p) noexcept { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 QAFFINE_OP void sfence() noexcept { _mm_sfence(); }

@@ -180,6 +180,27 @@ QAFFINE_OP vd cvt_f64(vh v) noexcept { return _mm512_cvtepi32_pd(v); }
 QAFFINE_OP vh cvt_i32(vd v) noexcept { return _mm512_cvtpd_epi32(v); }
 QAFFINE_OP vi join(vh lo, vh hi) noexcept { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
 
+// ---- 16-bit floats ---------------------------------------------------------------------------------------
+QAFFINE_OP vf load_bf16(const std::uint16_t* p) noexcept {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+QAFFINE_OP vf load_f16(const std::uint16_t* p) noexcept {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+QAFFINE_OP void store_f16(std::uint16_t* p, vf v) noexcept {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+QAFFINE_OP void store_bf16(std::uint16_t* p, vf v) noexcept {
+    const vi u = _mm512_castps_si512(v);
+    const vi odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const vi rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), odd), 16);
+    const vi quiet = _mm512_srli_epi32(_mm512_or_si512(u, _mm512_set1_epi32(0x00400000)), 16);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7FFFFFFF)),
+                                                  _mm512_set1_epi32(0x7F800000));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(nan, rounded, quiet)));
+}
+
 // ---- memory ---------------------------------------------------------------------------------------------
 QAFFINE_OP void prefetch(const void* p) noexcept { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T0); }
 QAFFINE_OP void sfence() noexcept { _mm_sfence(); }

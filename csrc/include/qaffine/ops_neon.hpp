@@ -256,6 +256,37 @@ QAFFINE_OP vd cvt_f64(vh v) noexcept { return {cvt_f64x2(vget_low_s32(v)), cvt_f
 QAFFINE_OP vh cvt_i32(vd v) noexcept { return vqmovn_high_s64(vqmovn_s64(vcvtnq_s64_f64(v.a)), vcvtnq_s64_f64(v.b)); }
 QAFFINE_OP vi join(vh lo, vh hi) noexcept { return {lo, hi}; }
 
+// ---- 16-bit floats ---------------------------------------------------------------------------------------
+// `lanes` bfloat16 (their bits) at p as floats: a bfloat16 is the upper half of a float, so a 16-bit shift
+// (exact).
+QAFFINE_OP vf load_bf16(const std::uint16_t* p) noexcept {
+    const uint16x8_t h = vld1q_u16(p);
+    return {vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16)), vreinterpretq_f32_u32(vshll_high_n_u16(h, 16))};
+}
+// `lanes` IEEE float16 (their bits) at p as floats (fcvtl; exact; NaN made quiet, as half_to_float does).
+QAFFINE_OP vf load_f16(const std::uint16_t* p) noexcept {
+    const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16(p));
+    return {vcvt_f32_f16(vget_low_f16(h)), vcvt_high_f32_f16(h)};
+}
+// `lanes` floats to IEEE float16 at p, round to nearest even (fcvtn under the default FPCR; NaN made quiet,
+// as half.hpp's float_to_half).
+QAFFINE_OP void store_f16(std::uint16_t* p, vf v) noexcept {
+    vst1q_u16(p, vreinterpretq_u16_f16(vcvt_high_f16_f32(vcvt_f16_f32(v.a), v.b)));
+}
+// `lanes` floats to bfloat16 at p, round to nearest even in integer ops (bits + 0x7FFF + lowest kept bit,
+// then the upper half; NaN: the upper half made quiet), as half.hpp's float_to_bf16.
+QAFFINE_OP uint32x4_t bf16_bits(float32x4_t v) noexcept {
+    const uint32x4_t u = vreinterpretq_u32_f32(v);
+    const uint32x4_t odd = vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1));
+    const uint32x4_t rounded = vshrq_n_u32(vaddq_u32(vaddq_u32(u, vdupq_n_u32(0x7FFF)), odd), 16);
+    const uint32x4_t quiet = vshrq_n_u32(vorrq_u32(u, vdupq_n_u32(0x00400000)), 16);
+    const uint32x4_t nan = vcgtq_u32(vandq_u32(u, vdupq_n_u32(0x7FFFFFFF)), vdupq_n_u32(0x7F800000));
+    return vbslq_u32(nan, quiet, rounded);  // every lane in [0, 0xFFFF]: the narrowing is exact
+}
+QAFFINE_OP void store_bf16(std::uint16_t* p, vf v) noexcept {
+    vst1q_u16(p, vmovn_high_u32(vmovn_u32(bf16_bits(v.a)), bf16_bits(v.b)));
+}
+
 // ---- memory ---------------------------------------------------------------------------------------------
 QAFFINE_OP void prefetch(const void* p) noexcept { __builtin_prefetch(p, 0, 3); }
 QAFFINE_OP void sfence() noexcept {}  // the stores are ordinary ones (stream_store)

@@ -12,12 +12,15 @@
 //   dequantize.hpp  codes -> floats
 //   granular.hpp    per-channel / per-block layouts, their ranges, codes and one-pass dynamic blocks
 //   parallel.hpp    the thread pool and the multi-threaded forms of the kernels
-//   strided.hpp     arrays of any strides walked as contiguous chunks (float16 converted exactly)
+//   strided.hpp     arrays of any strides walked as contiguous chunks (float16, bfloat16 converted exactly)
+//   half.hpp        float16 / bfloat16 to and from float (exact widening, round-to-nearest-even narrowing)
+//   convert.hpp     runs of bfloat16 widened to float at every SIMD level
 //   dynamic.hpp     quantize_dynamic: range, parameters and codes of a whole array, multi-threaded
 // Thread safety: every function is a pure function of its arguments apart from the process-wide SIMD level
 // (cpu.hpp) and thread count (parallel.hpp).
 #pragma once
 
+#include "convert.hpp"
 #include "cpu.hpp"
 #include "dequantize.hpp"
 #include "dynamic.hpp"

@@ -245,9 +245,7 @@ inline bool quantize_vec(isa, const T* x, std::size_t n, const float* s, const s
 
 }  // namespace qaffine
 
-#include "ops_avx2.hpp"
-#include "ops_avx512.hpp"
-#include "ops_neon.hpp"
+#include "ops.hpp"
 #define QAFFINE_KERNELS "quantize-inl.hpp"
 #include "foreach_isa.hpp"
 #define QAFFINE_KERNELS "quantize_pack4-inl.hpp"
