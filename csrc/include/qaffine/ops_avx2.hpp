@@ -83,6 +83,7 @@ QAFFINE_OP vd mul(vd a, vd b) noexcept { return _mm256_mul_pd(a, b); }
 QAFFINE_OP vd div(vd a, vd b) noexcept { return _mm256_div_pd(a, b); }
 QAFFINE_OP vd fma(vd a, vd b, vd c) noexcept { return _mm256_fmadd_pd(a, b, c); }
 QAFFINE_OP md unord(vd a, vd b) noexcept { return _mm256_cmp_pd(a, b, _CMP_UNORD_Q); }
+QAFFINE_OP vd floor(vd v) noexcept { return _mm256_round_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 // The low / high half of the int32 lanes of v, as doubles (exact).
 QAFFINE_OP vd cvt_lo_f64(vi v) noexcept { return _mm256_cvtepi32_pd(_mm256_castsi256_si128(v)); }
 QAFFINE_OP vd cvt_hi_f64(vi v) noexcept { return _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)); }

@@ -69,6 +69,7 @@ QAFFINE_OP vd mul(vd a, vd b) noexcept { return _mm512_mul_pd(a, b); }
 QAFFINE_OP vd div(vd a, vd b) noexcept { return _mm512_div_pd(a, b); }
 QAFFINE_OP vd fma(vd a, vd b, vd c) noexcept { return _mm512_fmadd_pd(a, b, c); }
 QAFFINE_OP md unord(vd a, vd b) noexcept { return _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q); }
+QAFFINE_OP vd floor(vd v) noexcept { return _mm512_roundscale_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 QAFFINE_OP vd cvt_lo_f64(vi v) noexcept { return _mm512_cvtepi32_pd(_mm512_castsi512_si256(v)); }
 QAFFINE_OP vd cvt_hi_f64(vi v) noexcept { return _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)); }
 QAFFINE_OP vd loadu_f64(const float* p) noexcept { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }

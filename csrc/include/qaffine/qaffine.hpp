@@ -14,6 +14,7 @@
 //   parallel.hpp    the thread pool and the multi-threaded forms of the kernels
 //   strided.hpp     arrays of any strides walked as contiguous chunks (float16 converted exactly)
 //   dynamic.hpp     quantize_dynamic: range, parameters and codes of a whole array, multi-threaded
+//   histogram.hpp   histograms exact to merge (power-of-two bins anchored at 0) and the MSE range search
 // Thread safety: every function is a pure function of its arguments apart from the process-wide SIMD level
 // (cpu.hpp) and thread count (parallel.hpp).
 #pragma once
@@ -23,6 +24,7 @@
 #include "dynamic.hpp"
 #include "granular.hpp"
 #include "half.hpp"
+#include "histogram.hpp"
 #include "minmax.hpp"
 #include "parallel.hpp"
 #include "qparams.hpp"
