@@ -7,7 +7,7 @@
 // become one, so a histogram coarsened from k to k' equals the histogram counted directly at k' (the product
 // x * 2^-k is exact: x is a double, 2^-k a power of two, and the product never underflows or overflows by the
 // choice of k below). The exponent of a set S of finite values is the smallest k with
-//     k >= max(k_floor, exponent(max |x|) - 29)       (indices stay below 2^30 in magnitude: int32, exact)
+//     k >= max(k_floor, exponent(max |x|) - 23)       (indices stay below 2^24 in magnitude: exact in float)
 //     bin(max S) - bin(min S) < bins                    (the data fit the window)
 // Both conditions are monotone in S, so the exponent of a union is the smallest k >= the exponents of its
 // parts at which the union fits: merging histograms (coarsen both, add the counters) gives exactly the
@@ -36,8 +36,8 @@ namespace qaffine {
 
 /// The smallest exponent a histogram takes: 2^-k stays a (normal) double.
 constexpr int histogram_min_exponent = -1022;
-/// Indices stay within +-2^30: exact in double, and int32 after the window offset.
-constexpr int histogram_index_bits = 29;
+/// Indices stay below 2^24 in magnitude: exact in float as in double.
+constexpr int histogram_index_bits = 23;
 
 namespace detail {
 
@@ -104,7 +104,7 @@ inline void histogram_index(const T* x, std::size_t n, double scale, double nbas
 }
 
 template <class T>
-inline void histogram_index(isa, const T* x, std::size_t n, double scale, double nbase, double top, bool fix,
+inline void histogram_index(isa, const T* x, std::size_t n, double scale, double nbase, double top, bool fix, bool,
                             std::int32_t* idx) noexcept {
     histogram_index(x, n, scale, nbase, top, fix, idx);
 }
@@ -132,17 +132,23 @@ inline std::uint64_t histogram_count_serial(const T* x, std::size_t n, int k, st
     const double scale = std::ldexp(1.0, -k), nbase = -static_cast<double>(base), top = static_cast<double>(bins - 1);
     // Only a double input can have products below the smallest normal (a float's are at least 2^-279 here).
     const bool fix = sizeof(T) == sizeof(double) && k > -52;
-    std::vector<std::uint32_t> sub(4 * bins, 0);
+    // A float input whose products x * 2^-k can neither underflow (k <= 0) nor need a 2^-k beyond float's range
+    // runs the index pass in float, twice the lanes: the same indices, as both forms are exact.
+    const bool narrow = sizeof(T) == sizeof(float) && k >= -126 && k <= 0;
+    // The copies start 80 bytes past a multiple of 4 KiB apart: the same bin of two copies would otherwise alias
+    // in the load-store unit's 4 KiB address check and serialise the increments.
+    const std::size_t stride = bins + 20;
+    std::vector<std::uint32_t> sub(4 * stride, 0);
     std::uint32_t* c0 = sub.data();
-    std::uint32_t* c1 = c0 + bins;
-    std::uint32_t* c2 = c1 + bins;
-    std::uint32_t* c3 = c2 + bins;
+    std::uint32_t* c1 = c0 + stride;
+    std::uint32_t* c2 = c1 + stride;
+    std::uint32_t* c3 = c2 + stride;
     std::int32_t idx[block];
     std::size_t since_flush = 0;
     std::uint64_t zeros = 0;
     for (std::size_t i = 0; i < n; i += block) {
         const std::size_t m = std::min(block, n - i);
-        dispatch(level, [&](auto isa) { histogram_index(isa, x + i, m, scale, nbase, top, fix, idx); });
+        dispatch(level, [&](auto isa) { histogram_index(isa, x + i, m, scale, nbase, top, fix, narrow, idx); });
         std::uint32_t z = 0;  // a plain loop the compiler vectorises at the baseline level: the same count anywhere
         const T* p = x + i;
         for (std::size_t j = 0; j < m; ++j) z += static_cast<std::uint32_t>(p[j] == T(0));
@@ -240,7 +246,8 @@ struct range_choice {
 /// (uniform rounding error; exact zeros cost nothing when `include_zero`), step = (hi - lo) / levels.
 /// Candidates: every pair of candidate edges (histogram_edges) with lo <= 0 <= hi when `include_zero`;
 /// `symmetric`: ranges [-t, t] for every edge magnitude t. The search is exhaustive: it skips only candidates
-/// whose error provably exceeds the best found (the clipping and rounding terms only grow outwards).
+/// whose error provably exceeds the best found (outwards the clipping terms fall and the rounding term grows:
+/// a lower bound for a whole block of candidates).
 /// Ties go to the first candidate met, so the result depends only on the histogram.
 inline range_choice histogram_mse_range(const histogram_view& h, double levels, bool symmetric, bool include_zero) {
     if (!(levels > 0)) throw std::invalid_argument("levels must be positive");
@@ -305,30 +312,60 @@ inline range_choice histogram_mse_range(const histogram_view& h, double levels, 
         }
         return best;
     }
-    // Asymmetric: lo edges outward from 0 (or from the top when 0 need not be inside), hi edges outward from lo.
-    std::size_t zl = ne - 1, zu = 0;  // the last edge <= 0 and the first edge >= 0
-    while (zl > 0 && e.at[zl] > 0) --zl;
-    while (zu < ne - 1 && e.at[zu] < 0) ++zu;
     if (!include_zero) {
-        zl = ne - 1;
-        zu = 0;
+        // Any lo < hi: for each lo edge t, hi edges u > t; the rounding term grows with u and clipping below is
+        // fixed, so a row ends once those two exceed the best.
+        for (std::size_t t = 0; t + 1 < ne; ++t)
+            for (std::size_t u = t + 1; u < ne; ++u) {
+                const double part = below[t] + inner(t, u, e.at[t], e.at[u]);
+                if (part > best.error) break;
+                const double err = part + above[u];
+                if (err < best.error) best = {e.at[t], e.at[u], err};
+            }
+        return best;
     }
-    const bool lo_positive = e.at[zl] > 0, hi_negative = e.at[zu] < 0;  // include_zero: widen to 0
-    for (std::size_t t = zl + 1; t-- > 0;) {
-        const double lo = include_zero && lo_positive ? 0.0 : e.at[t];
-        if (include_zero && lo_positive && t != zl) break;
-        bool any = false;
-        for (std::size_t u = include_zero ? zu : t + 1; u < ne; ++u) {
-            const double hi = include_zero && hi_negative ? 0.0 : e.at[u];
-            if (include_zero && hi_negative && u != zu) break;
-            const double part = below[t] + inner(t, u, lo, hi);
-            if (part > best.error) break;  // clipping below and the rounding term only grow with u
-            any = true;
-            const double err = part + above[u];
-            if (err < best.error) best = {lo, hi, err};
+    // 0 inside: lo candidates are the edges <= 0 from 0 outward (just 0 when every value is positive), hi
+    // candidates the edges >= 0 outward. Outward, the clipping terms fall and the rounding term grows, so a block
+    // of candidates [i1, i2] x [j1, j2] (i1, j1 innermost) costs at least below(i2) + above(j2) + inner(i1, j1):
+    // blocks whose bound exceeds the best are skipped whole (floating-point rounding is monotone, so the bound is
+    // below every candidate's error as computed), the others searched candidate by candidate.
+    struct cand {
+        double v, clip;
+        std::size_t edge;
+    };
+    std::vector<cand> lows, highs;
+    for (std::size_t t = ne; t-- > 0;)
+        if (e.at[t] <= 0) lows.push_back({e.at[t], below[t], t});
+    if (lows.empty()) lows.push_back({0.0, 0.0, 0});  // nothing below 0: clip nothing, widen to 0
+    for (std::size_t u = 0; u < ne; ++u)
+        if (e.at[u] >= 0) highs.push_back({e.at[u], above[u], u});
+    if (highs.empty()) highs.push_back({0.0, 0.0, ne - 1});
+    const bool no_low = !(e.at[0] <= 0), no_high = !(e.at[ne - 1] >= 0);
+    // With no edge on a side, its candidate stands for 0 and clips nothing: count every value as inside.
+    auto inner2 = [&](const cand& l, const cand& r) {
+        double n = total - (no_low ? 0.0 : nb[l.edge]) - (no_high ? 0.0 : na[r.edge]) - zeros;
+        const double width = r.v - l.v;
+        return kappa * (n > 0 ? n : 0.0) * width * width;
+    };
+    {
+        const cand &l = lows.back(), &r = highs.back();
+        best = {l.v, r.v, l.clip + inner2(l, r) + r.clip};
+    }
+    constexpr std::size_t B = 16;
+    for (std::size_t i1 = 0; i1 < lows.size(); i1 += B) {
+        const std::size_t i2 = std::min(lows.size(), i1 + B) - 1;
+        if (inner2(lows[i1], highs[0]) > best.error) break;  // and it grows with i
+        for (std::size_t j1 = 0; j1 < highs.size(); j1 += B) {
+            const std::size_t j2 = std::min(highs.size(), j1 + B) - 1;
+            const double bound = inner2(lows[i1], highs[j1]);
+            if (bound > best.error) break;  // the rounding term alone only grows with j
+            if (lows[i2].clip + highs[j2].clip + bound > best.error) continue;
+            for (std::size_t i = i1; i <= i2; ++i)
+                for (std::size_t j = j1; j <= j2; ++j) {
+                    const double err = lows[i].clip + inner2(lows[i], highs[j]) + highs[j].clip;
+                    if (err < best.error) best = {lows[i].v, highs[j].v, err};
+                }
         }
-        // With 0 inside, the smallest u tried is the same for every t, and both terms grow as t moves out.
-        if (include_zero && !any) break;
     }
     return best;
 }

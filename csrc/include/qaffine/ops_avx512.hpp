@@ -47,6 +47,7 @@ QAFFINE_OP vf div(vf a, vf b) noexcept { return _mm512_div_ps(a, b); }
 QAFFINE_OP vf fma(vf a, vf b, vf c) noexcept { return _mm512_fmadd_ps(a, b, c); }
 QAFFINE_OP mf unord(vf a, vf b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q); }
 QAFFINE_OP mf neq(vf a, vf b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); }
+QAFFINE_OP vf floor(vf v) noexcept { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 QAFFINE_OP vi cvt_i32(vf v) noexcept { return _mm512_cvtps_epi32(v); }
 QAFFINE_OP vf cvt_f32(vi v) noexcept { return _mm512_cvtepi32_ps(v); }
 QAFFINE_OP vi bits(vf v) noexcept { return _mm512_castps_si512(v); }
