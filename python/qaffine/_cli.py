@@ -33,6 +33,7 @@ from typing import Any, Callable, NoReturn, Optional
 
 import numpy as np
 
+from ._calibrate import METHODS as RANGE_METHODS
 from ._io import interrupt
 from ._stream import DEFAULT_CHUNK, dequantize_file, file_info, quantize_file
 
@@ -134,7 +135,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _quantize(args: argparse.Namespace) -> int:
     r = quantize_file(args.input, args.output, axis=args.axis, block_size=args.block_size, bits=args.bits,
                       signed=args.signed, symmetric=args.symmetric, tight=args.tight, packed=args.packed,
-                      chunk=args.chunk_size, progress=_progress(args))
+                      chunk=args.chunk_size, progress=_progress(args), range=args.range)
     if args.quiet:
         return 0
     h = r.header
@@ -235,6 +236,9 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     quant.add_argument("--tight", action="store_true",
                        help="the tight range [min, max] (include_zero=False) instead of one containing 0")
     quant.add_argument("--packed", action="store_true", help="pack 1-, 2- or 4-bit fields (needs --bits <= 4)")
+    quant.add_argument("--range", default="minmax", choices=RANGE_METHODS, metavar="METHOD",
+                       help="how the range is chosen, per tensor: " + ", ".join(RANGE_METHODS) +
+                            " (default minmax; see qa.Observer)")
     _stream_options(quant)
     quant.set_defaults(func=_guard(_quantize), prog=quant.prog)
 
