@@ -8,9 +8,9 @@ Range methods (``METHODS``):
     PyTorch's ``MovingAverageMinMaxObserver``: the first batch sets (lo, hi), each later batch moves them by
     ``lo += c * (batch_min - lo)``, ``hi += c * (batch_max - hi)``, ``c = averaging_constant`` (0.01).
 ``"percentile"``
-    ``hi`` = the ``percentile``-th percentile (default 99.99), ``lo`` = the ``(100 - percentile)``-th, read off the
-    histogram's cumulative counts with linear interpolation inside the bin (so within one bin width of
-    ``np.percentile``); with ``symmetric=True`` the ``percentile``-th percentile ``t`` of ``|x|`` and ``[-t, t]``
+    ``hi`` = the ``percentile``-th percentile (default 99.99), ``lo`` = the ``(100 - percentile)``-th, by
+    ``np.percentile``'s linear rule on the histogram's cumulative counts, each order statistic placed inside its
+    bin (so within one bin width of ``np.percentile``); with ``symmetric=True`` the ``percentile``-th percentile ``t`` of ``|x|`` and ``[-t, t]``
     (ONNX Runtime's ``PercentileCalibrater``, symmetric and not).
 ``"mse"``
     The clipping range minimising the modelled squared round-trip error for the mode's ``qmax - qmin`` steps:
@@ -20,7 +20,8 @@ Range methods (``METHODS``):
 ``"entropy"``
     The KL-divergence threshold of TensorRT's entropy calibration as ONNX Runtime computes it
     (``HistogramCollector.get_entropy_threshold``: the histogram folded symmetric about 0, ``num_quantized_bins``
-    = 128), on qaffine's histogram.
+    = 128), on qaffine's histogram coarsened to at most ``bins`` bins over [-max |x|, max |x|]; constant data
+    give their value.
 
 The histogram (``bins``, default 2048, counters of uint64) has bins of width ``2**k`` anchored at 0 and grows by
 whole doublings, so ``merge`` is exact: observing batches a, b, c in any split and order, on any number of threads,
@@ -125,16 +126,27 @@ class _Histogram:
     def width(self) -> float:
         return math.ldexp(1.0, self.k)
 
-    def _quantile(self, counts: np.ndarray, first: int, q: float) -> float:
-        """The value below which a fraction q of the counted values lie (uniform within bins); ``first`` is the
-        index of counts[0]."""
-        cum = np.cumsum(counts, dtype=np.float64)
-        target = q * cum[-1]
-        j = int(np.searchsorted(cum, target, side="left"))
-        j = min(j, counts.size - 1)
-        before = cum[j - 1] if j else 0.0
-        frac = (target - before) / float(counts[j]) if counts[j] else 0.0
-        return (first + j + min(max(frac, 0.0), 1.0)) * self.width
+    def _quantile(self, counts: np.ndarray, first: int, q: float, lo: float, hi: float) -> float:
+        """np.percentile's linear rule on the histogram: rank r = q (N - 1) between the order statistics floor(r)
+        and floor(r) + 1, each placed at its position among the values of its bin, spread uniformly over the part
+        of the bin inside [lo, hi] (the data's range); ``first`` is the index of counts[0]. Each order statistic
+        is then within one bin width of the true one, and so is the result."""
+        cum = np.cumsum(counts.astype(np.int64))
+        n = int(cum[-1])
+        r = q * (n - 1)
+        i0 = min(int(math.floor(r)), n - 1)
+        w = self.width
+
+        def order_stat(i: int) -> float:
+            j = int(np.searchsorted(cum, i + 1, side="left"))  # the bin holding the i-th smallest value
+            before = int(cum[j - 1]) if j else 0
+            left = max((first + j) * w, lo)
+            right = max(min((first + j + 1) * w, hi), left)
+            return left + (i - before + 0.5) / float(counts[j]) * (right - left)
+
+        v0 = order_stat(i0)
+        v1 = order_stat(min(i0 + 1, n - 1))
+        return v0 + (r - i0) * (v1 - v0)
 
     def percentile(self, p: float, symmetric: bool) -> Tuple[float, float]:
         if symmetric:
@@ -145,11 +157,12 @@ class _Histogram:
             pos = idx >= 0
             np.add.at(folded, idx[pos], self.counts[pos].astype(np.float64))
             np.add.at(folded, -1 - idx[~pos], self.counts[~pos].astype(np.float64))
-            t = min(self._quantile(folded, 0, p / 100.0), max(-self.lo, self.hi))
+            amin = 0.0 if self.lo <= 0 <= self.hi else min(abs(self.lo), abs(self.hi))
+            t = self._quantile(folded, 0, p / 100.0, amin, max(-self.lo, self.hi))
             return -t, t
-        hi = self._quantile(self.counts, self.base, p / 100.0)
-        lo = self._quantile(self.counts, self.base, 1.0 - p / 100.0)
-        return max(lo, self.lo), min(hi, self.hi)
+        hi = self._quantile(self.counts, self.base, p / 100.0, self.lo, self.hi)
+        lo = self._quantile(self.counts, self.base, 1.0 - p / 100.0, self.lo, self.hi)
+        return lo, hi
 
     def mse(self, mode: Mode) -> Tuple[float, float]:
         lo, hi, _ = _kernels.histogram_mse_range(self.counts, self.k, self.base, self.lo, self.hi, self.zeros,
@@ -157,17 +170,27 @@ class _Histogram:
         return lo, hi
 
     def symmetric_view(self) -> Tuple[np.ndarray, np.ndarray]:
-        """The counts on bins symmetric about 0, [-M w, M w], and their edges (ONNX Runtime's entropy layout)."""
+        """The counts on at most ``bins`` bins symmetric about 0, [-M w, M w], and their edges (ONNX Runtime's
+        entropy layout): the histogram coarsened by whole doublings until [-max |x|, max |x|] fits."""
         used = self.bins
         while used > 1 and self.counts[used - 1] == 0:
             used -= 1
-        m = max(self.base + used, -self.base, 1)
+        k, base, counts = self.k, self.base, self.counts[:used]
+        top = base + used  # one past the last bin
+        while max(top, -base) > self.bins // 2:
+            k += 1
+            base, top = base >> 1, -((-top) >> 1)  # floor and ceiling of halves
+        if k != self.k:
+            counts = _kernels.histogram_rebin(self.counts, self.k, self.base, k, base, top - base)
+        m = max(top, -base, 1)
         hist = np.zeros(2 * m, dtype=np.int64)
-        hist[m + self.base: m + self.base + used] = self.counts[:used].astype(np.int64)
-        edges = np.arange(-m, m + 1, dtype=np.float64) * self.width
+        hist[m + base: m + base + counts.size] = counts.astype(np.int64)
+        edges = np.arange(-m, m + 1, dtype=np.float64) * math.ldexp(1.0, k)
         return hist, edges
 
     def entropy(self, num_quantized_bins: int) -> Tuple[float, float]:
+        if self.lo == self.hi:  # constant data: no distribution to compare; its value is its range
+            return self.lo, self.hi
         hist, edges = self.symmetric_view()
         lo, hi = entropy_threshold(hist, edges, num_quantized_bins)
         return max(lo, self.lo), min(hi, self.hi)
