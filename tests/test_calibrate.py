@@ -379,7 +379,8 @@ def test_entropy_and_percentile_near_onnxruntime_collector_on_the_same_data() ->
         ent = calibrate.HistogramCollector("entropy", False, 512, 128, 99.99, "same")
         ent.collect({"x": x})
         e_lo, e_hi = ent.compute_collection_result()["x"][:2]
-        per = calibrate.HistogramCollector("percentile", False, 2048, 128, 99.9, "same")
+        # ONNX Runtime's asymmetric percentile P cuts (100 - P) / 2 percent on each side: P = 99.8 is qaffine's 99.9
+        per = calibrate.HistogramCollector("percentile", False, 2048, 128, 99.8, "same")
         per.collect({"x": x})
         p_lo, p_hi = per.compute_collection_result()["x"][:2]
     # The KL minimum depends on where the bin edges fall (ONNX Runtime's own threshold moves by 1.5% between 256
