@@ -74,6 +74,7 @@ HEADERS = {
     "numpy": "numpy", "torch": "torch", "onnxruntime": "onnxruntime",
 }
 WORKLOADS = ("per-tensor", "dequantize", "per-axis", "per-block", "calibrate")
+DEFAULT_WORKLOADS = WORKLOADS[:4]  # the calibration section runs when asked for (--workloads calibrate)
 CALIBRATION_SIZES = (10**5, 10**6, 10**7)
 DEFAULT_SIZES = (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)
 QUICK_SIZES = (10**3, 10**5, 10**7)
@@ -787,8 +788,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          "those >= 1e6, or on all of them if none is")
     ap.add_argument("--threads", type=parse_threads, default=None, help="comma-separated, 'all' = every CPU "
                     "this process may use (default 1,all)")
-    ap.add_argument("--workloads", type=lambda s: parse_list(s, WORKLOADS), default=list(WORKLOADS),
-                    help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    ap.add_argument("--workloads", type=lambda s: parse_list(s, WORKLOADS), default=list(DEFAULT_WORKLOADS),
+                    help=f"comma-separated subset of {','.join(WORKLOADS)} (default all but calibrate)")
     ap.add_argument("--axis-shape", type=parse_shape, default=(4096, 4096),
                     help="shape of the per-axis workload (axis 0), default 4096x4096")
     ap.add_argument("--block-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[32, 64, 128],
@@ -817,6 +818,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not avx2:
         skipped["qaffine_avx2"] = f"SIMD level is {_core.simd_level()} (supported: {', '.join(levels)})"
 
+    calibrated: Optional[List[Dict[str, Any]]] = None
     if "calibrate" in args.workloads:
         calibrated = calibration(args.sizes or CALIBRATION_SIZES, args.repeats or (2 if args.quick else 3),
                                  args.markdown)
@@ -921,6 +923,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "skipped": skipped,
             "results": results,
         }
+        if calibrated is not None:
+            doc["calibration"] = calibrated
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,16 @@ def test_memory_reports_every_case(tmp_path: Path) -> None:
         assert row["threads"] == 2
         assert row["maxrss_bytes"] >= row["baseline_bytes"] + row["input_bytes"]
         assert row["case"] in r.stdout
+
+
+@pytest.mark.slow
+def test_compare_calibration_section_runs_alone(tmp_path: Path) -> None:
+    out = tmp_path / "cal.json"
+    r = run("compare.py", "--workloads", "calibrate", "--sizes", "20000", "--repeats", "1", "--json", str(out))
+    assert "calibration, one thread" in r.stdout and "qa mse" in r.stdout
+    assert sum(line.startswith("target ") for line in r.stdout.splitlines()) == 4
+    rows = json.loads(out.read_text())["calibration"]
+    assert {row["data"] for row in rows} == {"normal", "student_t3", "laplace+outliers", "relu_lognormal"}
+    for row in rows:
+        assert {"qa minmax", "qa percentile", "qa mse", "qa entropy"} <= row["cells"].keys()
+        assert all(c["ms"] > 0 and math.isfinite(c["sqnr_db"]) for c in row["cells"].values())
