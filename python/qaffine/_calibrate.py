@@ -475,12 +475,15 @@ class Observer:
 
         lo, hi = self._ranges()
         m = self._mode
-        kw = dict(bits=m.bits, signed=m.signed, symmetric=m.symmetric, include_zero=m.include_zero)
+        # float64 data: the parameters in float64 arithmetic, as qa.quantize chooses them for float64 input
+        dt = np.float64 if self._double else np.float32
         if m.axis is None:
-            cast = np.float64 if self._double else np.float32
-            return choose_qparams(cast(lo[0]), cast(hi[0]), **kw)
-        cast_a = (lambda v: v) if self._double else (lambda v: v.astype(np.float32))
-        return choose_qparams(cast_a(lo), cast_a(hi), axis=self._axis, **kw)
+            lo_b: Any = dt(lo[0])
+            hi_b: Any = dt(hi[0])
+        else:
+            lo_b, hi_b = lo.astype(dt), hi.astype(dt)
+        return choose_qparams(lo_b, hi_b, axis=None if m.axis is None else self._axis, bits=m.bits, signed=m.signed,
+                              symmetric=m.symmetric, include_zero=m.include_zero)
 
     # ------------------------------------------------------------------------------------------ dunder
     def __repr__(self) -> str:

@@ -624,5 +624,6 @@ def observe(a: _DaskArray, method: str = "minmax", **options: Any) -> "_calibrat
     while len(parts) > 1:
         parts = [dask.delayed(_merge_observers)(parts[i:i + _SPLIT_EVERY])
                  for i in builtins.range(0, len(parts), _SPLIT_EVERY)]
-    return parts[0].compute()
+    merged: _calibrate.Observer = parts[0].compute()
+    return merged
 
