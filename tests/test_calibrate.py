@@ -484,3 +484,14 @@ def test_cli_range(tmp_path: Any) -> None:
     with contextlib.redirect_stderr(io.StringIO()) as err:
         assert main(["quantize", str(src), "-o", str(dst), "--range", "mse", "--axis", "0"]) == 2
     assert "per tensor" in err.getvalue()
+
+
+def test_memory_is_o_bins_whatever_the_batches() -> None:
+    rng = np.random.default_rng(18)
+    obs = qa.Observer("mse", bins=512)
+    sizes = []
+    for i in range(40):
+        obs.update((rng.standard_normal(1000) * (1 + i)).astype(np.float32))
+        sizes.append(len(pickle.dumps(obs)))
+    assert hist_of(obs).counts.shape == (512,) and hist_of(obs).counts.dtype == np.uint64
+    assert max(sizes) - min(sizes) < 200  # the state does not grow with the batches
