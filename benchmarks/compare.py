@@ -31,6 +31,7 @@ write, and its time is read against the ``per-tensor`` row of the same size.
     python benchmarks/compare.py --quick            # ~30 s
     python benchmarks/compare.py --json bench.json  # every size, 1 thread and all threads
     python benchmarks/compare.py --markdown         # the table for the README
+    python benchmarks/compare.py --workloads calibrate   # only the calibration section (see calibration())
 
 Times are the minimum over repeats; the repeat count adapts to the size. Nothing here asserts a time.
 """
@@ -75,7 +76,9 @@ HEADERS = {
     "qaffine": "qaffine", "qaffine_out": "qa out=", "qaffine_avx2": "qa avx2", "numpy_seed": "numpy seed",
     "numpy": "numpy", "torch": "torch", "onnxruntime": "onnxruntime",
 }
-WORKLOADS = ("per-tensor", "dequantize", "per-axis", "per-block", "per-tensor-16bit")
+WORKLOADS = ("per-tensor", "dequantize", "per-axis", "per-block", "per-tensor-16bit", "calibrate")
+DEFAULT_WORKLOADS = WORKLOADS[:5]  # the calibration section runs when asked for (--workloads calibrate)
+CALIBRATION_SIZES = (10**5, 10**6, 10**7)
 DEFAULT_SIZES = (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)
 QUICK_SIZES = (10**3, 10**5, 10**7)
 BLOCK_COLS = 4096
@@ -672,6 +675,122 @@ def parse_list(text: str, allowed: Sequence[str]) -> List[str]:
     return items
 
 
+# ------------------------------------------------------------------------------------------- calibration
+def calibration_data(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """The distributions of the calibration section (float32)."""
+    if name == "normal":
+        return rng.standard_normal(n, dtype=np.float32)
+    if name == "student_t3":
+        return rng.standard_t(3, n).astype(np.float32)
+    if name == "laplace+outliers":
+        x = rng.laplace(size=n)
+        x[rng.choice(n, 10, replace=False)] = rng.uniform(-200, 200, 10)
+        return x.astype(np.float32)
+    return (np.maximum(rng.standard_normal(n), 0) * rng.lognormal(size=n)).astype(np.float32)  # relu_lognormal
+
+
+CALIBRATION_DATA = ("normal", "student_t3", "laplace+outliers", "relu_lognormal")
+
+
+def sqnr_db(x: np.ndarray, scale: float, zero_point: int) -> float:
+    """SQNR of the 8-bit asymmetric round trip with these parameters (qaffine's static codes)."""
+    p = qa.QParams(scale=np.float32(scale), zero_point=int(zero_point))
+    y = qa.quantize(x, p).dequantize().astype(np.float64)
+    x64 = x.astype(np.float64)
+    return float(10 * np.log10((x64 * x64).sum() / max(((x64 - y) ** 2).sum(), 1e-300)))
+
+
+def _best_time(fn: Callable[[], Any], repeats: int) -> Tuple[float, Any]:
+    best, out = math.inf, None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best * 1e3, out
+
+
+def calibration(sizes: Sequence[int], repeats: int, markdown: bool) -> List[Dict[str, Any]]:
+    """Range methods, one thread each, on the four distributions: time (ms, one update + the parameters) and SQNR
+    (dB, 8-bit asymmetric codes on the same data) of qaffine's Observer methods against PyTorch's MinMaxObserver,
+    MovingAverageMinMaxObserver and HistogramObserver (forward + calculate_qparams) and ONNX Runtime's
+    HistogramCollector (entropy: 2048 bins, 128 quantized bins as TensorRT; percentile 99.99, 2048 bins)."""
+    rng = np.random.default_rng(0)
+    qa.set_num_threads(1)
+    methods: List[Tuple[str, Callable[[np.ndarray], Tuple[float, int]]]] = []
+    for m in ("minmax", "percentile", "mse", "entropy"):
+        def qa_method(x: np.ndarray, m: str = m) -> Tuple[float, int]:
+            p = qa.Observer(m).update(x).params()
+            return float(p.scale), int(p.zero_point)
+        methods.append((f"qa {m}", qa_method))
+    if torch is not None:
+        from torch.ao.quantization import observer as tobs
+
+        for name, cls in (("torch MinMax", tobs.MinMaxObserver), ("torch MovingAvg", tobs.MovingAverageMinMaxObserver),
+                          ("torch Histogram", tobs.HistogramObserver)):
+            def torch_method(x: np.ndarray, cls: Any = cls) -> Tuple[float, int]:
+                o = cls()
+                o(torch.from_numpy(x))
+                s, z = o.calculate_qparams()
+                return float(s), int(z)
+            methods.append((name, torch_method))
+    if ort is not None:
+        from onnxruntime.quantization import calibrate as ocal
+
+        for name, method, extra in (("ort entropy", "entropy", {}), ("ort percentile", "percentile", {})):
+            def ort_method(x: np.ndarray, method: str = method) -> Tuple[float, int]:
+                import contextlib
+                import io
+
+                c = ocal.HistogramCollector(method, False, 2048, 128, 99.99, "same")
+                with contextlib.redirect_stdout(io.StringIO()):
+                    c.collect({"x": x})
+                    lo, hi = c.compute_collection_result()["x"][:2]
+                p = qa.choose_qparams(np.float32(lo), np.float32(hi))
+                return float(p.scale), int(p.zero_point)
+            methods.append((name, ort_method))
+    results: List[Dict[str, Any]] = []
+    if torch is not None:
+        torch.set_num_threads(1)
+    for n in sizes:
+        for dist in CALIBRATION_DATA:
+            x = calibration_data(dist, n, rng)
+            row: Dict[str, Any] = {"data": dist, "n": n, "cells": {}}
+            for name, fn in methods:
+                reps = repeats if not name.startswith("ort entropy") else 1
+                ms, (scale, zp) = _best_time(lambda: fn(x), reps)
+                row["cells"][name] = {"ms": ms, "sqnr_db": sqnr_db(x, scale, zp)}
+                print(".", end="", file=sys.stderr, flush=True)
+            # percentile bounds against np.percentile, in bin widths
+            obs = qa.Observer("percentile").update(x)
+            lo, hi = obs.range()
+            w = obs._hists[0].width
+            ref = np.percentile(x, [0.01, 99.99])
+            row["percentile_err_bins"] = float(max(abs(lo - ref[0]), abs(hi - ref[1])) / w)
+            results.append(row)
+    print(file=sys.stderr)
+    qa.set_num_threads(None)
+    names = [name for name, _ in methods]
+    head = ["data", "n"] + names
+    rows = []
+    for r in results:
+        rows.append([r["data"], fmt_n(Case("calibrate", (r["n"],), None))] +
+                    [f"{r['cells'][k]['sqnr_db']:.2f} dB {fmt_ms(r['cells'][k]['ms'])} ms" for k in names])
+    print("calibration, one thread: SQNR of 8-bit asymmetric codes with each method's range, and the time of "
+          "one update + parameters")
+    print(render(head, rows, markdown))
+    for r in results:
+        c = r["cells"]
+        better = max(c["qa minmax"]["sqnr_db"], c.get("torch Histogram", {"sqnr_db": -math.inf})["sqnr_db"])
+        ok = "meets" if c["qa mse"]["sqnr_db"] >= better - 1e-9 else "misses"
+        speed = ""
+        if "torch Histogram" in c:
+            speed = f"; HistogramObserver / qa mse time {c['torch Histogram']['ms'] / c['qa mse']['ms']:.1f}x"
+        print(f"target {r['data']} n={r['n']}: mse {c['qa mse']['sqnr_db']:.2f} dB vs best of min/max and "
+              f"HistogramObserver {better:.2f} dB ({ok}){speed}; percentile within "
+              f"{r['percentile_err_bins']:.2f} bin widths of np.percentile")
+    return results
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -682,8 +801,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          "those >= 1e6, or on all of them if none is")
     ap.add_argument("--threads", type=parse_threads, default=None, help="comma-separated, 'all' = every CPU "
                     "this process may use (default 1,all)")
-    ap.add_argument("--workloads", type=lambda s: parse_list(s, WORKLOADS), default=list(WORKLOADS),
-                    help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    ap.add_argument("--workloads", type=lambda s: parse_list(s, WORKLOADS), default=list(DEFAULT_WORKLOADS),
+                    help=f"comma-separated subset of {','.join(WORKLOADS)} (default all but calibrate)")
     ap.add_argument("--axis-shape", type=parse_shape, default=(4096, 4096),
                     help="shape of the per-axis workload (axis 0), default 4096x4096")
     ap.add_argument("--block-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[32, 64, 128],
@@ -711,6 +830,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     avx2 = "avx2" in levels and _core.simd_level() != "avx2" and hasattr(_core, "_set_simd_level")
     if not avx2:
         skipped["qaffine_avx2"] = f"SIMD level is {_core.simd_level()} (supported: {', '.join(levels)})"
+
+    calibrated: Optional[List[Dict[str, Any]]] = None
+    if "calibrate" in args.workloads:
+        calibrated = calibration(args.sizes or CALIBRATION_SIZES, args.repeats or (2 if args.quick else 3),
+                                 args.markdown)
+        if args.json and args.workloads == ["calibrate"]:
+            with open(args.json, "w") as f:
+                json.dump({"calibration": calibrated}, f, indent=1)
+                f.write("\n")
+        args.workloads = [w for w in args.workloads if w != "calibrate"]
+        if not args.workloads:
+            return 0
+        print()
 
     cases: List[Case] = []
     for w in args.workloads:
@@ -804,6 +936,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "skipped": skipped,
             "results": results,
         }
+        if calibrated is not None:
+            doc["calibration"] = calibrated
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1)
             f.write("\n")

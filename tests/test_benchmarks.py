@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -98,3 +99,15 @@ def test_checkpoint_benchmark_prints_its_table(tmp_path: Path) -> None:
     assert doc["tensors"] == 4 and doc["largest_tensor_bytes"] == 1 << 20
     assert {"safetensors read + write (peer)", "qaffine quantize", "qaffine dequantize (bf16 out)"} == doc["results"].keys()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json"]  # the temporary folder is gone
+
+
+def test_compare_calibration_section_runs_alone(tmp_path: Path) -> None:
+    out = tmp_path / "cal.json"
+    r = run("compare.py", "--workloads", "calibrate", "--sizes", "20000", "--repeats", "1", "--json", str(out))
+    assert "calibration, one thread" in r.stdout and "qa mse" in r.stdout
+    assert sum(line.startswith("target ") for line in r.stdout.splitlines()) == 4
+    rows = json.loads(out.read_text())["calibration"]
+    assert {row["data"] for row in rows} == {"normal", "student_t3", "laplace+outliers", "relu_lognormal"}
+    for row in rows:
+        assert {"qa minmax", "qa percentile", "qa mse", "qa entropy"} <= row["cells"].keys()
+        assert all(c["ms"] > 0 and math.isfinite(c["sqnr_db"]) for c in row["cells"].values())

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("module", ["qaffine", "qaffine._api", "qaffine._params", "qaffine._io", "qaffine._report",
-                                    "qaffine._demo", "qaffine._cli", "qaffine._mode", "qaffine.__main__"])
+                                    "qaffine._demo", "qaffine._cli", "qaffine._mode", "qaffine.__main__",
+                                    "qaffine._calibrate"])
 def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)

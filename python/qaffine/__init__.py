@@ -26,6 +26,7 @@ from ._api import (
     set_num_threads,
     simd_level,
 )
+from ._calibrate import METHODS as RANGE_METHODS, Observer
 from ._io import load, save
 from ._params import QParams
 from ._safetensors import load_safetensors, save_safetensors
@@ -35,7 +36,9 @@ from ._paths import get_cmake_dir, get_include
 __version__ = "0.1.0"
 
 __all__ = [
+    "Observer",
     "QParams",
+    "RANGE_METHODS",
     "QuantizationError",
     "QuantizedArray",
     "__version__",

@@ -223,14 +223,16 @@ def set_num_threads(n: Optional[int]) -> None:
 
 
 def minmax(
-    x: npt.ArrayLike, *, axis: Optional[int] = None, block_size: Optional[int] = None
+    x: npt.ArrayLike, *, axis: Optional[int] = None, block_size: Optional[int] = None, range: str = "minmax"
 ) -> Tuple[Any, Any]:
     """Smallest and largest value of ``x``, in one pass, in ``x``'s dtype.
 
     Per tensor (default) two scalars; with ``axis`` one pair per index along that axis, with
     ``block_size`` one pair per block (arrays shaped like the parameters of :func:`quantize`).
     Raises ``ValueError`` if ``x`` is empty or contains NaN (the message names an index);
-    infinities are ordinary values. A zero result is ``+0.0``.
+    infinities are ordinary values. A zero result is ``+0.0``. ``range`` names another way to choose the range
+    (a method of :class:`qaffine.Observer`, for the default 8-bit scheme; per tensor or per channel): the clipping
+    range that method picks, of the finite values.
 
     >>> import numpy as np, qaffine as qa
     >>> qa.minmax(np.float32([0.5, -2.0, 3.25]))
@@ -241,6 +243,17 @@ def minmax(
     a = _as_float_array(x)
     if a.size == 0:
         raise ValueError("minmax of an empty array is undefined")
+    if range != "minmax":
+        from . import _calibrate
+
+        _calibrate._check_method(range, "range")
+        if block_size is not None:
+            raise ValueError(f"range={range!r} works per tensor or per channel (axis=); per block use range='minmax'")
+        obs = _calibrate.Observer(range, axis=axis).update(a)
+        lo_r, hi_r = obs.range()
+        if axis is None:
+            return a.dtype.type(lo_r), a.dtype.type(hi_r)
+        return np.asarray(lo_r).astype(a.dtype), np.asarray(hi_r).astype(a.dtype)
     mode = _mode(a.shape, None, axis, block_size, None, None, None, None)
     if mode.axis is None:
         lo, hi, has_nan = _kernels.minmax(a)
@@ -259,6 +272,23 @@ def minmax(
 def _result_type(a: np.ndarray) -> Any:
     """The scalar type minmax answers in: x's, with bfloat16 as its Bf16Bits says (exact either way)."""
     return a.scalar_type if type(a) is _tensors.Bf16Bits else a.dtype.type
+
+
+def _range_params(x: Any, params: Optional[QParams], method: Any, axis: Any, block_size: Any, bits: Any,
+                  signed: Any, symmetric: Any, include_zero: Any) -> QParams:
+    """The parameters ``range=method`` chooses for x (qa.quantize / qa.minmax with a calibration method)."""
+    from . import _calibrate
+
+    _calibrate._check_method(method, "range")
+    if params is not None:
+        raise ValueError("range= chooses the parameters from x; it cannot be combined with params=")
+    if block_size is not None:
+        raise ValueError(f"range={method!r} works per tensor or per channel (axis=); per block use range='minmax'")
+    a = _as_float_array(x)
+    if a.size == 0:
+        raise ValueError(f"cannot choose a range={method!r} for an empty array")
+    mode = _mode(a.shape, None, axis, None, bits, signed, symmetric, include_zero)
+    return _calibrate.observe_params(a, method, mode)
 
 
 def choose_qparams(
@@ -496,6 +526,7 @@ def quantize(
     compat: str = "onnx",
     packed: bool = False,
     out: Optional[np.ndarray] = None,
+    range: str = "minmax",
 ) -> QuantizedArray:
     """Quantize float data to integer codes: ``q = clamp(round_half_even(x / scale) + zero_point, qmin, qmax)``.
 
@@ -512,6 +543,11 @@ def quantize(
     range (default True); ``compat='torch'`` rounds as PyTorch does (multiplying by the float32 reciprocal of
     the scale; default 'onnx'); ``packed=True`` (bits <= 4) packs the codes, lowest bits first. Integer
     options take ``int`` or NumPy integers (not ``8.0`` or ``True``: ``TypeError``).
+
+    ``range`` chooses how the range of dynamic quantization is found: ``"minmax"`` (default, the ONNX rule above),
+    or a calibration method of :class:`qaffine.Observer` (``"percentile"``, ``"mse"``, ``"entropy"``,
+    ``"moving_average"``), per tensor or per channel; the codes are then those of static quantization with the
+    parameters that method chooses (``qa.Observer(range, ...).update(x).params()``), so infinities saturate.
 
     ``x`` is anything ``np.asarray`` accepts holding float16, float32 or float64 — NumPy arrays of any
     layout, byte order or alignment, lists, scalars, buffers — or bfloat16 data (``ml_dtypes.bfloat16``
@@ -531,6 +567,8 @@ def quantize(
     array([[ 2, -5,  7],
            [ 2,  4, -7]], dtype=int8)
     """
+    if range != "minmax":
+        params = _range_params(x, params, range, axis, block_size, bits, signed, symmetric, include_zero)
     if (
         type(x) is np.ndarray
         and params is None

@@ -34,6 +34,7 @@ from typing import Any, Callable, NoReturn, Optional
 import numpy as np
 
 from ._checkpoint import is_checkpoint, run_dequantize, run_info, run_quantize
+from ._calibrate import METHODS as RANGE_METHODS
 from ._io import interrupt
 from ._stream import DEFAULT_CHUNK, dequantize_file, file_info, quantize_file
 
@@ -139,7 +140,7 @@ def _quantize(args: argparse.Namespace) -> int:
         raise ValueError(f"--include / --exclude select tensors of a .safetensors checkpoint; {args.input} is a .npy")
     r = quantize_file(args.input, args.output, axis=args.axis, block_size=args.block_size, bits=args.bits,
                       signed=args.signed, symmetric=args.symmetric, tight=args.tight, packed=args.packed,
-                      chunk=args.chunk_size, progress=_progress(args))
+                      chunk=args.chunk_size, progress=_progress(args), range=args.range)
     if args.quiet:
         return 0
     h = r.header
@@ -251,6 +252,9 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     quant.add_argument("--exclude", action="append", metavar="GLOB",
                        help="safetensors: copy the tensors whose name matches, unchanged (repeatable; wins over "
                             "--include)")
+    quant.add_argument("--range", default="minmax", choices=RANGE_METHODS, metavar="METHOD",
+                       help="how the range is chosen, per tensor: " + ", ".join(RANGE_METHODS) +
+                            " (default minmax; see qa.Observer)")
     _stream_options(quant)
     quant.set_defaults(func=_guard(_quantize), prog=quant.prog)
 

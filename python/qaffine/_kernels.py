@@ -21,7 +21,8 @@ from ._tensors import Bf16Bits, widen
 #: What the dynamic kernels raise, instead of writing codes, for NaN or an infinity in their input.
 FoundNaN, FoundInf = _core.FoundNaN, _core.FoundInf
 
-__all__ = ["FoundInf", "FoundNaN", "choose_qparams", "choose_qparams_array", "dequantize", "dequantize_groups", "minmax", "minmax_groups",
+__all__ = ["FoundInf", "FoundNaN", "HISTOGRAM_MIN_EXPONENT", "choose_qparams", "choose_qparams_array", "dequantize", "dequantize_groups", "histogram_bin", "histogram_count",
+           "histogram_exponent", "histogram_mse_range", "histogram_rebin", "minmax", "minmax_groups",
            "quantize", "quantize_default", "quantize_dynamic", "quantize_dynamic_groups", "quantize_groups"]
 
 _DEFAULT_SCHEME = DEFAULT.kernel_scheme
@@ -206,3 +207,33 @@ def dequantize_groups(codes: np.ndarray, lay: Layout, p: QParams, out: Any) -> N
     dst, bf16 = _out(out)
     _core.dequantize_groups(np.ascontiguousarray(codes), lay.kernel, p.scale.reshape(-1), p.zero_point.reshape(-1),
                             dst, bf16)
+
+
+
+# ------------------------------------------------------------------------------------------ calibration
+#: The smallest exponent k of a histogram's bin width 2**k.
+HISTOGRAM_MIN_EXPONENT = int(_core.HISTOGRAM_MIN_EXPONENT)
+
+
+def histogram_exponent(lo: float, hi: float, bins: int, k_floor: int) -> int:
+    """The exponent of a histogram of finite data in [lo, hi], at least k_floor (qaffine/histogram.hpp)."""
+    return int(_core.histogram_exponent(lo, hi, bins, k_floor))
+
+
+def histogram_bin(x: float, k: int) -> int:
+    return int(_core.histogram_bin(x, k))
+
+
+def histogram_count(finite: np.ndarray, k: int, base: int, counts: np.ndarray) -> int:
+    """Adds the finite values of a C-contiguous float32/float64 array (inside the window) to counts; returns how
+    many are zero."""
+    return int(_core.histogram_count(finite, k, base, counts))
+
+
+def histogram_rebin(counts: np.ndarray, k: int, base: int, k2: int, base2: int, bins2: int) -> np.ndarray:
+    return _core.histogram_rebin(counts, k, base, k2, base2, bins2)
+
+
+def histogram_mse_range(counts: np.ndarray, k: int, base: int, lo: float, hi: float, zeros: int, levels: float,
+                        symmetric: bool, include_zero: bool) -> Tuple[float, float, float]:
+    return _core.histogram_mse_range(counts, k, base, lo, hi, zeros, levels, symmetric, include_zero)

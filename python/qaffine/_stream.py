@@ -33,7 +33,7 @@ from typing import IO, Any, Callable, Iterator, List, Optional, Protocol, Tuple
 import numpy as np
 import numpy.typing as npt
 
-from . import _packing
+from . import _calibrate, _packing
 from ._api import QuantizedArray, choose_qparams, minmax, quantize
 from ._finite import bad_value_error, first_bad
 from ._io import (
@@ -379,8 +379,12 @@ def quantize_file(
     packed: bool = False,
     chunk: int = DEFAULT_CHUNK,
     progress: bool = False,
+    range: str = "minmax",
 ) -> QuantizeResult:
     """Quantizes the ``.npy`` at ``src`` into a qaffine ``.npz`` at ``dst``, streaming (see the module doc).
+
+    ``range`` (per tensor): a method of :class:`qaffine.Observer`; pass 1 then observes every chunk with it
+    (NaN is an error, infinities saturate) instead of taking the min/max.
 
     Raises ValueError / OSError with a message naming the problem; ``dst`` is then left untouched.
     """
@@ -389,6 +393,9 @@ def quantize_file(
     try:
         if os.path.exists(dst_name) and os.path.samefile(src_name, dst_name):
             raise ValueError(f"the output {dst_name} is the input file; choose another name")
+        _calibrate._check_method(range, "--range")
+        if range != "minmax" and (axis is not None or block_size is not None):
+            raise ValueError(f"--range {range} works per tensor; drop --axis / --block-size or use --range minmax")
         h = _normalize_options(inp.shape, src_name, axis, block_size, bits, signed, symmetric, tight, packed)
         h = Header(h.shape, h.mode, inp.dtype.newbyteorder("="))
         if inp.size == 0:
@@ -397,14 +404,14 @@ def quantize_file(
             raise ValueError(f"{src_name} is stored in Fortran order, which --packed cannot stream; re-save it in "
                              "C order (np.save(path, np.ascontiguousarray(x))) or drop --packed")
         with atomic_output(dst_name) as tmp:
-            result = _quantize_stream(inp, h, tmp, chunk, progress)
+            result = _quantize_stream(inp, h, tmp, chunk, progress, range)
         return QuantizeResult(h, os.path.getsize(src_name), os.path.getsize(dst_name), *result)
     finally:
         inp.close()
 
 
-def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int,
-                     progress: bool) -> Tuple[QuantizationError, float, float, Optional[int]]:
+def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int, progress: bool,
+                     method: str = "minmax") -> Tuple[QuantizationError, float, float, Optional[int]]:
     ndim = len(inp.shape)
     paxis = None if h.axis is None else (ndim - 1 - h.axis if inp.fortran else h.axis)
     grid = _Grid(inp.physical, paxis, chunk)
@@ -429,10 +436,15 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int,
             if paxis is not None:
                 lo = np.full(grid.channels, np.inf, dtype=native)
                 hi = np.full(grid.channels, -np.inf, dtype=native)
+            observer = None if method == "minmax" else _calibrate.Observer(
+                method, bits=h.bits, signed=h.signed, symmetric=h.symmetric, include_zero=h.include_zero)
             for piece in grid.pieces():
                 x = inp.read(piece)
                 try:
-                    if paxis is None:
+                    if observer is not None:
+                        observer.update(x)
+                        bad = False
+                    elif paxis is None:
                         plo, phi = minmax(x)
                         bad = not (np.isfinite(plo) and np.isfinite(phi))
                         lo = plo if lo is None else min(lo, plo)
@@ -448,7 +460,11 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int,
                 if bad:
                     raise inp.bad_values(x, piece) or ValueError(f"{inp.name}: bad values")
                 bar.update(piece.size * inp.dtype.itemsize)
-            if paxis is None:
+            if observer is not None:
+                if observer.seen == observer.infinities:
+                    raise ValueError(f"{inp.name} holds no finite value to choose a range from")
+                p_all = observer.params()
+            elif paxis is None:
                 p_all = _choose(h, lo, hi, None, None, inp.name)
             else:
                 p_all = _choose(h, lo, hi, 0, None, inp.name)

@@ -25,6 +25,7 @@ NaN raises the ``ValueError`` of :func:`qaffine.quantize`, naming the index in t
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import operator
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -39,14 +40,14 @@ except ImportError as exc:
         'qaffine.dask needs dask (dask.array); install it with: pip install "qaffine[dask]"'
     ) from exc
 
-from . import _api
+from . import _api, _calibrate
 from ._api import QuantizedArray
 from ._finite import bad_value_error, first_bad, unravel
 from ._mode import Mode, ModeFields
 from ._params import QParams
 from ._tensors import is_bf16_dtype, out_dtype
 
-__all__ = ["DaskQuantizedArray", "dequantize", "from_zarr", "quantize", "to_zarr"]
+__all__ = ["DaskQuantizedArray", "dequantize", "from_zarr", "observe", "quantize", "to_zarr"]
 
 # Dask's API is untyped: it is used through these names, and a dask.array.Array is annotated _DaskArray.
 dask: Any = _dask
@@ -371,6 +372,7 @@ def quantize(
     symmetric: Optional[bool] = None,
     include_zero: Optional[bool] = None,
     compat: str = "onnx",
+    range: str = "minmax",
 ) -> DaskQuantizedArray:
     """:func:`qaffine.quantize` for a :class:`dask.array.Array`, chunk by chunk, with the same bytes.
 
@@ -387,7 +389,23 @@ def quantize(
     With ``params`` (static), the codes are one lazy pass. NaN raises ``ValueError`` with the index of
     the NaN in ``a`` — when ``quantize`` runs (per tensor / per axis: the first NaN in C order, exactly
     the in-memory message), otherwise when the codes are computed; so do infinities in dynamic mode.
+
+    ``range`` (a method of :class:`qaffine.Observer`, per tensor or per axis): the parameters come from
+    :func:`observe` (one pass, chunks observed in parallel and merged as a tree), then the codes are static — the
+    in-memory ``qa.quantize(x, range=...)`` result.
     """
+    if range != "minmax":
+        a = _as_dask_float(a)
+        _calibrate._check_method(range, "range")
+        if params is not None:
+            raise ValueError("range= chooses the parameters from x; it cannot be combined with params=")
+        if block_size is not None:
+            raise ValueError(f"range={range!r} works per tensor or per channel (axis=); per block use range='minmax'")
+        if a.size == 0:
+            raise ValueError(f"cannot choose a range={range!r} for an empty array")
+        m = Mode(axis, None, bits, signed, symmetric, include_zero)
+        params = observe(a, range, bits=m.bits, signed=m.signed, symmetric=m.symmetric,
+                         include_zero=m.include_zero, axis=axis).params()
     a = _as_dask_float(a)
     mode = _api._mode(a.shape, params, axis, block_size, bits, signed, symmetric, include_zero)
     mode.kernel_rounding(compat)  # validates compat
@@ -555,3 +573,58 @@ def from_zarr(url_or_group: Any, *, chunks: Any = None,
     if scale.shape != expected or zero_point.shape != expected:
         raise ValueError(f"scale/zero_point of shape {scale.shape} do not match codes of shape {values.shape}")
     return DaskQuantizedArray(values, mode, scale.rechunk(pchunks), zero_point.rechunk(pchunks))
+
+
+# ------------------------------------------------------------------------------------------- calibration
+def _observe_block(x: np.ndarray, offset: Tuple[int, ...], empty: "_calibrate.Observer") -> "_calibrate.Observer":
+    obs = empty.empty_like()
+    try:
+        return obs.update(x)
+    except ValueError:
+        _raise_bad_values(np.asarray(x), offset, dynamic=False)  # NaN: the index in the whole array
+        raise
+
+
+def _merge_observers(parts: Sequence["_calibrate.Observer"]) -> "_calibrate.Observer":
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.merge(p)
+    return out
+
+
+def observe(a: _DaskArray, method: str = "minmax", **options: Any) -> "_calibrate.Observer":
+    """A :class:`qaffine.Observer` of a whole dask array: every chunk is observed in its own task, and the
+    observers are merged as a tree (8 per task). For the histogram methods and minmax the merge is exact, so the
+    result equals ``qa.Observer(method, **options).update(a.compute())``. ``options`` are the Observer's; with
+    ``axis=k`` the array must be one chunk along k (``a.rechunk({k: -1})``). ``moving_average`` depends on the
+    order of the batches and is not merged: ``ValueError``.
+
+    >>> import dask.array as da, numpy as np, qaffine as qa, qaffine.dask as qd
+    >>> x = np.random.default_rng(0).standard_normal(10_000).astype(np.float32)
+    >>> qd.observe(da.from_array(x, chunks=1_000), "mse").params() == qa.Observer("mse").update(x).params()
+    True
+    """
+    a = _as_dask_float(a)
+    empty = _calibrate.Observer(method, **options)
+    if method == "moving_average":
+        raise ValueError("moving_average depends on the order of the batches, so chunks cannot be observed in "
+                         "parallel; use 'minmax' or a histogram method, or qa.Observer on the batches in order")
+    axis = empty._mode.axis
+    if axis is not None:
+        k = Mode(axis).resolved(a.shape).axis
+        assert k is not None
+        if len(a.chunks[k]) > 1:
+            raise ValueError(f"observe(axis={axis}) needs one chunk along axis {k}; rechunk with "
+                             f"x.rechunk({{{k}: -1}})")
+    blocks = a.to_delayed().ravel()
+    starts = [np.cumsum((0,) + c[:-1]) for c in a.chunks]
+    offsets = [tuple(int(starts[d][i]) for d, i in enumerate(idx)) for idx in np.ndindex(*a.numblocks)]
+    parts = [dask.delayed(_observe_block)(b, off, empty) for b, off in zip(blocks, offsets)]
+    if not parts:
+        return empty
+    while len(parts) > 1:
+        parts = [dask.delayed(_merge_observers)(parts[i:i + _SPLIT_EVERY])
+                 for i in builtins.range(0, len(parts), _SPLIT_EVERY)]
+    merged: _calibrate.Observer = parts[0].compute()
+    return merged
+

@@ -883,6 +883,80 @@ void test_quantize_dynamic(std::mt19937_64& rng) {
 
 }  // namespace
 
+// Histograms (histogram.hpp): every level and thread count gives the counts of the definition,
+// floor(x * 2^-k) - base, for floats and doubles, every tail length, signed zeros, subnormals, a double whose
+// product rounds to -0, values on bin edges; coarsening the counts equals counting at the coarser exponent.
+// Mirrors tests/test_calibrate.py.
+template <class T>
+void test_histogram(std::mt19937_64& rng) {
+    const char* name = std::is_same<T, float>::value ? "histogram<float>" : "histogram<double>";
+    std::normal_distribution<double> normal(0.0, 1.0);
+    const T tiny = std::numeric_limits<T>::denorm_min();
+    for (int flavour = 0; flavour < 5; ++flavour) {
+        for (std::size_t n : lengths()) {
+            if (n == 0) continue;
+            std::vector<T> x(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                const double v = normal(rng);
+                switch (flavour) {
+                    case 0: x[i] = static_cast<T>(v); break;
+                    case 1: x[i] = static_cast<T>(v * 1e-3 + 7.0); break;               // far from 0
+                    case 2: x[i] = i % 3 == 0 ? T(0) : (i % 3 == 1 ? tiny : -tiny); break;  // zeros, subnormals
+                    case 3: x[i] = static_cast<T>(std::ldexp(std::floor(v * 64), -6)); break;  // on bin edges
+                    default: x[i] = i % 2 ? static_cast<T>(v * 1e30) : static_cast<T>(-v * 1e-30); break;
+                }
+            }
+            if (flavour == 2 && n > 1) x[1] = -T(0);
+            if (std::is_same<T, double>::value && flavour == 4) x[0] = static_cast<T>(-1e-300), x[n - 1] = static_cast<T>(1e300);
+            T lo = x[0], hi = x[0];
+            for (T v : x) lo = v < lo ? v : lo, hi = v > hi ? v : hi;
+            for (std::size_t bins : {std::size_t(256), std::size_t(2048)}) {
+                const int k = qaffine::histogram_exponent(double(lo), double(hi), bins, qaffine::histogram_min_exponent);
+                const std::int64_t base = qaffine::histogram_bin(double(lo), k);
+                std::vector<std::uint64_t> ref(bins, 0);
+                std::uint64_t ref_zeros = 0;
+                bool inside = true;
+                for (T v : x) {
+                    const std::int64_t j = qaffine::histogram_bin(double(v), k) - base;
+                    inside = inside && j >= 0 && j < static_cast<std::int64_t>(bins);
+                    if (j >= 0 && j < static_cast<std::int64_t>(bins)) ++ref[static_cast<std::size_t>(j)];
+                    ref_zeros += v == T(0) ? 1u : 0u;
+                }
+                check(inside, "histogram window holds the data", name, n, bins);
+                for (auto level : levels()) {
+                    std::vector<std::uint64_t> c(bins, 0);
+                    const std::uint64_t zeros = qaffine::histogram_count(x.data(), n, k, base, c.data(), bins, level);
+                    check(c == ref && zeros == ref_zeros, name, qaffine::to_string(level), n, static_cast<std::size_t>(flavour));
+                }
+                // Coarsening by two doublings = counting at k + 2.
+                const std::int64_t base2 = qaffine::histogram_bin(double(lo), k + 2);
+                std::vector<std::uint64_t> coarse(bins, 0), direct(bins, 0);
+                qaffine::histogram_rebin(ref.data(), bins, k, base, k + 2, base2, coarse.data(), bins);
+                qaffine::histogram_count(x.data(), n, k + 2, base2, direct.data(), bins);
+                check(coarse == direct, "histogram_rebin", name, n, bins);
+            }
+        }
+    }
+    // Several threads: the same counts.
+    const std::size_t n = 3 * qaffine::parallel_grain + 5;
+    std::vector<T> x(n);
+    for (auto& v : x) v = static_cast<T>(normal(rng));
+    const int k = -7;
+    const std::int64_t base = qaffine::histogram_bin(-8.0, k);
+    std::vector<std::uint64_t> one(2048, 0);
+    qaffine::set_num_threads(1);
+    qaffine::histogram_count(x.data(), n, k, base, one.data(), 2048, qaffine::simd_level::scalar);
+    for (std::size_t threads : {1u, 2u, 3u}) {
+        qaffine::set_num_threads(threads);
+        for (auto level : levels()) {
+            std::vector<std::uint64_t> c(2048, 0);
+            qaffine::histogram_count(x.data(), n, k, base, c.data(), 2048, level);
+            check(c == one, "histogram threads", qaffine::to_string(level), n, threads);
+        }
+    }
+    qaffine::set_num_threads(0);
+}
+
 // 16-bit float output (tests/test_tensors.py): every level writes the scalar loop's bits, which are the
 // round-to-nearest-even cast of the float result; scales of NaN (either sign, with a payload) and Inf drive
 // NaN and ±Inf through the conversion ops, as do scales that overflow float16 and hit exact ties.
@@ -1025,6 +1099,8 @@ int main(int argc, char** argv) {
     if (mine()) test_block16_streaming<std::uint8_t>(rng);
     if (mine()) test_block16_streaming<std::uint16_t>(rng);
     if (mine()) test_threads(rng);
+    if (mine()) test_histogram<float>(rng);
+    if (mine()) test_histogram<double>(rng);
     if (mine()) test_quantize_dynamic<float, std::uint8_t>(rng);
     if (mine()) test_quantize_dynamic<float, std::int8_t>(rng);
     if (mine()) test_quantize_dynamic<double, std::uint8_t>(rng);

@@ -41,6 +41,7 @@ QAFFINE_OP vf div(vf a, vf b) noexcept { return _mm256_div_ps(a, b); }
 QAFFINE_OP vf fma(vf a, vf b, vf c) noexcept { return _mm256_fmadd_ps(a, b, c); }
 QAFFINE_OP mf unord(vf a, vf b) noexcept { return _mm256_cmp_ps(a, b, _CMP_UNORD_Q); }  // a or b NaN
 QAFFINE_OP mf neq(vf a, vf b) noexcept { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
+QAFFINE_OP vf floor(vf v) noexcept { return _mm256_round_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 QAFFINE_OP vi cvt_i32(vf v) noexcept { return _mm256_cvtps_epi32(v); }  // nearest, ties to even (MXCSR default)
 QAFFINE_OP vf cvt_f32(vi v) noexcept { return _mm256_cvtepi32_ps(v); }
 QAFFINE_OP vi bits(vf v) noexcept { return _mm256_castps_si256(v); }
@@ -83,6 +84,7 @@ QAFFINE_OP vd mul(vd a, vd b) noexcept { return _mm256_mul_pd(a, b); }
 QAFFINE_OP vd div(vd a, vd b) noexcept { return _mm256_div_pd(a, b); }
 QAFFINE_OP vd fma(vd a, vd b, vd c) noexcept { return _mm256_fmadd_pd(a, b, c); }
 QAFFINE_OP md unord(vd a, vd b) noexcept { return _mm256_cmp_pd(a, b, _CMP_UNORD_Q); }
+QAFFINE_OP vd floor(vd v) noexcept { return _mm256_round_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 // The low / high half of the int32 lanes of v, as doubles (exact).
 QAFFINE_OP vd cvt_lo_f64(vi v) noexcept { return _mm256_cvtepi32_pd(_mm256_castsi256_si128(v)); }
 QAFFINE_OP vd cvt_hi_f64(vi v) noexcept { return _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)); }
@@ -130,6 +132,7 @@ QAFFINE_OP bool any(range_nan acc) noexcept {
 // ---- int32 and codes ------------------------------------------------------------------------------------
 QAFFINE_OP vi set1_i32(std::int32_t v) noexcept { return _mm256_set1_epi32(v); }
 QAFFINE_OP vi loadu_i32(const std::int32_t* p) noexcept { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+QAFFINE_OP void storeu_i32(std::int32_t* p, vi v) noexcept { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
 QAFFINE_OP vi add_i32(vi a, vi b) noexcept { return _mm256_add_epi32(a, b); }
 QAFFINE_OP vi sub_i32(vi a, vi b) noexcept { return _mm256_sub_epi32(a, b); }
 

@@ -47,6 +47,7 @@ QAFFINE_OP vf div(vf a, vf b) noexcept { return _mm512_div_ps(a, b); }
 QAFFINE_OP vf fma(vf a, vf b, vf c) noexcept { return _mm512_fmadd_ps(a, b, c); }
 QAFFINE_OP mf unord(vf a, vf b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q); }
 QAFFINE_OP mf neq(vf a, vf b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); }
+QAFFINE_OP vf floor(vf v) noexcept { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 QAFFINE_OP vi cvt_i32(vf v) noexcept { return _mm512_cvtps_epi32(v); }
 QAFFINE_OP vf cvt_f32(vi v) noexcept { return _mm512_cvtepi32_ps(v); }
 QAFFINE_OP vi bits(vf v) noexcept { return _mm512_castps_si512(v); }
@@ -69,6 +70,7 @@ QAFFINE_OP vd mul(vd a, vd b) noexcept { return _mm512_mul_pd(a, b); }
 QAFFINE_OP vd div(vd a, vd b) noexcept { return _mm512_div_pd(a, b); }
 QAFFINE_OP vd fma(vd a, vd b, vd c) noexcept { return _mm512_fmadd_pd(a, b, c); }
 QAFFINE_OP md unord(vd a, vd b) noexcept { return _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q); }
+QAFFINE_OP vd floor(vd v) noexcept { return _mm512_roundscale_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 QAFFINE_OP vd cvt_lo_f64(vi v) noexcept { return _mm512_cvtepi32_pd(_mm512_castsi512_si256(v)); }
 QAFFINE_OP vd cvt_hi_f64(vi v) noexcept { return _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)); }
 QAFFINE_OP vd loadu_f64(const float* p) noexcept { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
@@ -101,6 +103,7 @@ QAFFINE_OP bool any(range_nan acc) noexcept { return acc.m != 0; }
 // ---- int32 and codes ------------------------------------------------------------------------------------
 QAFFINE_OP vi set1_i32(std::int32_t v) noexcept { return _mm512_set1_epi32(v); }
 QAFFINE_OP vi loadu_i32(const std::int32_t* p) noexcept { return _mm512_loadu_si512(p); }
+QAFFINE_OP void storeu_i32(std::int32_t* p, vi v) noexcept { _mm512_storeu_si512(p, v); }
 QAFFINE_OP vi add_i32(vi a, vi b) noexcept { return _mm512_add_epi32(a, b); }
 QAFFINE_OP vi sub_i32(vi a, vi b) noexcept { return _mm512_sub_epi32(a, b); }
 

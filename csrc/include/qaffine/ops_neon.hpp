@@ -66,6 +66,7 @@ QAFFINE_OP vf add(vf a, vf b) noexcept { return {vaddq_f32(a.a, b.a), vaddq_f32(
 QAFFINE_OP vf mul(vf a, vf b) noexcept { return {vmulq_f32(a.a, b.a), vmulq_f32(a.b, b.b)}; }
 QAFFINE_OP vf div(vf a, vf b) noexcept { return {vdivq_f32(a.a, b.a), vdivq_f32(a.b, b.b)}; }
 QAFFINE_OP vf fma(vf a, vf b, vf c) noexcept { return {vfmaq_f32(c.a, a.a, b.a), vfmaq_f32(c.b, a.b, b.b)}; }
+QAFFINE_OP vf floor(vf v) noexcept { return {vrndmq_f32(v.a), vrndmq_f32(v.b)}; }  // toward -Inf, exact
 QAFFINE_OP uint32x4_t ordered(float32x4_t a, float32x4_t b) noexcept { return vandq_u32(vceqq_f32(a, a), vceqq_f32(b, b)); }
 QAFFINE_OP mf unord(vf a, vf b) noexcept {  // a or b NaN
     return {vmvnq_u32(ordered(a.a, b.a)), vmvnq_u32(ordered(a.b, b.b))};
@@ -106,6 +107,7 @@ QAFFINE_OP vd add(vd a, vd b) noexcept { return {vaddq_f64(a.a, b.a), vaddq_f64(
 QAFFINE_OP vd mul(vd a, vd b) noexcept { return {vmulq_f64(a.a, b.a), vmulq_f64(a.b, b.b)}; }
 QAFFINE_OP vd div(vd a, vd b) noexcept { return {vdivq_f64(a.a, b.a), vdivq_f64(a.b, b.b)}; }
 QAFFINE_OP vd fma(vd a, vd b, vd c) noexcept { return {vfmaq_f64(c.a, a.a, b.a), vfmaq_f64(c.b, a.b, b.b)}; }
+QAFFINE_OP vd floor(vd v) noexcept { return {vrndmq_f64(v.a), vrndmq_f64(v.b)}; }  // toward -Inf, exact
 QAFFINE_OP uint64x2_t ordered(float64x2_t a, float64x2_t b) noexcept { return vandq_u64(vceqq_f64(a, a), vceqq_f64(b, b)); }
 QAFFINE_OP md unord(vd a, vd b) noexcept {
     const uint64x2_t ones = vdupq_n_u64(~std::uint64_t(0));
@@ -158,6 +160,7 @@ QAFFINE_OP bool any(range_nan acc) noexcept { return vmaxvq_u32(acc.top) > 0x7F8
 // ---- int32 and codes ------------------------------------------------------------------------------------
 QAFFINE_OP vi set1_i32(std::int32_t v) noexcept { const int32x4_t r = vdupq_n_s32(v); return {r, r}; }
 QAFFINE_OP vi loadu_i32(const std::int32_t* p) noexcept { return {vld1q_s32(p), vld1q_s32(p + 4)}; }
+QAFFINE_OP void storeu_i32(std::int32_t* p, vi v) noexcept { vst1q_s32(p, v.a); vst1q_s32(p + 4, v.b); }
 QAFFINE_OP vi add_i32(vi a, vi b) noexcept { return {vaddq_s32(a.a, b.a), vaddq_s32(a.b, b.b)}; }
 QAFFINE_OP vi sub_i32(vi a, vi b) noexcept { return {vsubq_s32(a.a, b.a), vsubq_s32(a.b, b.b)}; }
 

@@ -16,6 +16,7 @@
 //   half.hpp        float16 / bfloat16 to and from float (exact widening, round-to-nearest-even narrowing)
 //   convert.hpp     runs of bfloat16 widened to float at every SIMD level
 //   dynamic.hpp     quantize_dynamic: range, parameters and codes of a whole array, multi-threaded
+//   histogram.hpp   histograms exact to merge (power-of-two bins anchored at 0) and the MSE range search
 // Thread safety: every function is a pure function of its arguments apart from the process-wide SIMD level
 // (cpu.hpp) and thread count (parallel.hpp).
 #pragma once
@@ -26,6 +27,7 @@
 #include "dynamic.hpp"
 #include "granular.hpp"
 #include "half.hpp"
+#include "histogram.hpp"
 #include "minmax.hpp"
 #include "parallel.hpp"
 #include "qparams.hpp"
