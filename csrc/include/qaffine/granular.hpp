@@ -11,6 +11,8 @@
 // element-wise `_vec` kernels; no transposed copy is ever made.
 // quantize_dynamic_groups() finds each group's range, chooses its parameters and writes its codes; blocks
 // along the last axis do all three while the block is in L1 (one pass over memory).
+// Codes go to a Q* or to packed fields (packed_codes<Q>, packed.hpp) and come from a const Q* or a
+// packed_view<Q>: the same loops, split between threads only at byte boundaries of the fields.
 // Functions throw what choose_qparams throws; kernels never throw. Thread safety: pure functions.
 #pragma once
 
@@ -26,6 +28,7 @@
 
 #include "dequantize.hpp"
 #include "minmax.hpp"
+#include "packed.hpp"
 #include "parallel.hpp"
 #include "qparams.hpp"
 #include "quantize.hpp"
@@ -53,6 +56,14 @@ namespace detail {
 // unit_size() elements; splitting over units keeps every result identical to the serial loop.
 inline std::size_t unit_grain(std::size_t unit_size) noexcept {
     return std::max<std::size_t>(1, parallel_grain / std::max<std::size_t>(1, unit_size));
+}
+
+// parallel_ranges' align for the units of g's loops below (rows of I elements, or of C with I == 1, per
+// channel; blocks of B rows per block) given the field width of the codes (8: plain).
+inline std::size_t group_align(const layout& g, unsigned width, std::size_t plain = 1) noexcept {
+    const std::size_t C = g.channels, I = g.inner;
+    if (g.block == 0) return packed_align(width, plain, I == 1 ? C : I, 1, I == 1 ? C : I, 1);
+    return packed_align(width, plain, g.block * I, g.blocks(), C * I, g.outer);
 }
 
 }  // namespace detail
@@ -112,25 +123,31 @@ inline bool minmax_groups(const T* x, const layout& g, T* lo, T* hi, simd_level 
 
 /// Codes for every group; `s` holds kernel_scale(scale, r) per group. Returns true if x held a NaN.
 /// Multi-threaded over rows or blocks; the same bytes for any thread count.
-template <class T, class Q>
+template <class T, class O>
 inline bool quantize_groups(rounding r, const T* x, const layout& g, const float* s, const std::int32_t* z,
-                            std::int32_t qmin, std::int32_t qmax, Q* out, simd_level level = active_level()) {
+                            std::int32_t qmin, std::int32_t qmax, O out, simd_level level = active_level()) {
     const std::size_t C = g.channels, I = g.inner;
+    const std::size_t align = detail::group_align(g, detail::width_of(out));
     std::atomic<bool> nan{false};
     if (g.block == 0) {  // row (o, c) of I elements; I == 1: row o of C elements with per-element params
         const std::size_t rows = I == 1 ? g.outer : g.outer * C, len = I == 1 ? C : I;
         parallel_ranges(rows, [&](std::size_t r0, std::size_t r1) {
             bool n = false;
             if (I == 1) {
-                n = quantize_vec_rows(r, x + r0 * C, C, r1 - r0, C, s, z, qmin, qmax, out + r0 * C, level);
+                if constexpr (detail::is_packed<O>::value) {
+                    for (std::size_t row = r0; row < r1; ++row)
+                        n = detail::put_vec(r, x + row * C, C, s, z, qmin, qmax, out, row * C, level) || n;
+                } else {
+                    n = quantize_vec_rows(r, x + r0 * C, C, r1 - r0, C, s, z, qmin, qmax, out + r0 * C, level);
+                }
             } else {
                 for (std::size_t row = r0; row < r1; ++row) {
                     const std::size_t at = row * len;
-                    n = quantize_run(r, x + at, I, s[row % C], z[row % C], qmin, qmax, out + at, level) || n;
+                    n = detail::put_run(r, x + at, I, s[row % C], z[row % C], qmin, qmax, out, at, level) || n;
                 }
             }
             if (n) nan.store(true);
-        }, detail::unit_grain(len), 1);
+        }, detail::unit_grain(len), align);
     } else {
         const std::size_t nb = g.blocks();
         parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
@@ -140,23 +157,23 @@ inline bool quantize_groups(rounding r, const T* x, const layout& g, const float
                 const std::size_t len = (C - start) < g.block ? C - start : g.block;
                 if (I == 1) {
                     const std::size_t at = o * C + start;
-                    n = quantize_run(r, x + at, len, s[u], z[u], qmin, qmax, out + at, level) || n;
+                    n = detail::put_run(r, x + at, len, s[u], z[u], qmin, qmax, out, at, level) || n;
                 } else {
                     for (std::size_t c = start; c < start + len; ++c) {
                         const std::size_t row = (o * C + c) * I;
-                        n = quantize_vec(r, x + row, I, s + u * I, z + u * I, qmin, qmax, out + row, level) || n;
+                        n = detail::put_vec(r, x + row, I, s + u * I, z + u * I, qmin, qmax, out, row, level) || n;
                     }
                 }
             }
             if (n) nan.store(true);
-        }, detail::unit_grain(g.block * I), 1);
+        }, detail::unit_grain(g.block * I), align);
     }
     return nan.load();
 }
 
 /// Floats for every group: out = T(q - z) * T(scale). Multi-threaded like quantize_groups.
-template <class Q, class T>
-inline void dequantize_groups(const Q* q, const layout& g, const float* scale, const std::int32_t* z, T* out,
+template <class In, class T>
+inline void dequantize_groups(In q, const layout& g, const float* scale, const std::int32_t* z, T* out,
                               simd_level level = active_level()) {
     const std::size_t C = g.channels, I = g.inner;
     if (g.block == 0) {
@@ -165,9 +182,9 @@ inline void dequantize_groups(const Q* q, const layout& g, const float* scale, c
             for (std::size_t row = r0; row < r1; ++row) {
                 const std::size_t at = row * len;
                 if (I == 1)
-                    dequantize_vec(q + at, C, scale, z, out + at, level);
+                    detail::get_vec(q, at, C, scale, z, out + at, level);
                 else
-                    dequantize_unchecked(q + at, I, qparams{scale[row % C], z[row % C], 0, 1}, out + at, level);
+                    detail::get_run(q, at, I, scale[row % C], z[row % C], out + at, level);
             }
         }, detail::unit_grain(len), 1);
     } else {
@@ -178,11 +195,11 @@ inline void dequantize_groups(const Q* q, const layout& g, const float* scale, c
                 const std::size_t len = (C - start) < g.block ? C - start : g.block;
                 if (I == 1) {
                     const std::size_t at = o * C + start;
-                    dequantize_unchecked(q + at, len, qparams{scale[u], z[u], 0, 1}, out + at, level);
+                    detail::get_run(q, at, len, scale[u], z[u], out + at, level);
                 } else {
                     for (std::size_t c = start; c < start + len; ++c) {
                         const std::size_t row = (o * C + c) * I;
-                        dequantize_vec(q + row, I, scale + u * I, z + u * I, out + row, level);
+                        detail::get_vec(q, row, I, scale + u * I, z + u * I, out + row, level);
                     }
                 }
             }
@@ -242,10 +259,11 @@ inline const std::int32_t* block16_order() noexcept {
 // contiguous blocks of B floats (B a multiple of 16) at x: ranges of all 16 at once, their parameters in
 // SIMD lanes with the arithmetic of choose_qparams_checked, then the codes. Returns false, writing
 // nothing, when a block holds NaN or ±Inf or its range overflows float32: the caller redoes those
-// blocks one by one, which reports or handles them.
-template <bool Prefetch, bool Stream, class Q>
+// blocks one by one, which reports or handles them. W = 8: codes of type Q at out; W = 1, 2, 4: packed
+// fields from the byte at out (whole blocks of a multiple of 16 codes stay on byte boundaries).
+template <bool Prefetch, bool Stream, unsigned W, class Q, class O>
 QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::int32_t qmin, std::int32_t qmax,
-                                          float* scale, std::int32_t* zero_point, Q* out,
+                                          float* scale, std::int32_t* zero_point, O* out,
                                           const std::int32_t* order_idx) noexcept {
     const __m512i order = _mm512_loadu_si512(order_idx);
     __m512 lo[16], hi[16];
@@ -299,12 +317,17 @@ QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::in
         const __m512 l = _mm512_set1_ps(static_cast<float>(qmin - zj)), h = _mm512_set1_ps(static_cast<float>(qmax - zj));
         const __m512i zv = _mm512_set1_epi32(zj);
         const float* p = x + j * B;
-        Q* o = out + j * B;
+        O* o = out + j * B * W / 8;
         for (std::size_t k = 0; k < B; k += 16) {
             const __m512 y = step<rounding::divide>(_mm512_loadu_ps(p + k), sv, sv, l, h);  // NaN ruled out above
-            const __m128i c = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(y), zv));
-            if (Stream) _mm_stream_si128(reinterpret_cast<__m128i*>(o + k), c);  // o is 16-byte aligned
-            else _mm_storeu_si128(reinterpret_cast<__m128i*>(o + k), c);
+            const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(y), zv);
+            if constexpr (W != 8) {
+                store_fields<W, Q>(reinterpret_cast<std::uint8_t*>(o) + k * W / 8, q);
+            } else {
+                const __m128i c = _mm512_cvtepi32_epi8(q);
+                if (Stream) _mm_stream_si128(reinterpret_cast<__m128i*>(o + k), c);  // o is 16-byte aligned
+                else _mm_storeu_si128(reinterpret_cast<__m128i*>(o + k), c);
+            }
         }
     }
     return true;
@@ -319,9 +342,9 @@ namespace detail {
 // One pass over blocks u0..u1 of a last-axis layout with the kernels of one level (its tag Isa) and rounding
 // fixed at compile time: per block, one at a time, its range, parameters and codes. Returns a dynamic_status
 // value.
-template <class Isa, rounding R, class T, class Q>
+template <class Isa, rounding R, class T, class O>
 int block_range(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
-               std::int32_t* zero_point, Q* out) {
+               std::int32_t* zero_point, O out) {
     const std::size_t C = g.channels, nb = g.blocks();
     struct span {
         std::size_t at, len;
@@ -348,14 +371,34 @@ int block_range(const T* x, const layout& g, const scheme& sc, std::size_t u0, s
         const qparams p = choose_qparams_checked<T>(mm.lo, mm.hi, sc);
         scale[u] = p.scale;
         zero_point[u] = p.zero_point;
-        quantize<R>(Isa{}, x + at, len, kernel_scale(p.scale, R), p.zero_point, sc.qmin, sc.qmax, out + at);
+        put_run<R>(Isa{}, x + at, len, kernel_scale(p.scale, R), p.zero_point, sc.qmin, sc.qmax, out, at);
     }
     return 0;
 }
 
-template <class Isa, rounding R, class T, class Q>
+// The codes of block16 for a destination: W and the pointer to where the codes at `at` go.
+template <class Q>
+inline Q* block16_at(Q* out, std::size_t at) noexcept { return out + at; }
+template <class Q>
+inline std::uint8_t* block16_at(packed_codes<Q> out, std::size_t at) noexcept { return out.bytes + at * out.width / 8; }
+template <class O>
+struct code_type;
+template <class Q>
+struct code_type<Q*> { using type = Q; };
+template <class Q>
+struct code_type<packed_codes<Q>> { using type = Q; };
+
+#if QAFFINE_X86_SIMD
+template <unsigned W, bool Prefetch, bool Stream, class Q, class O>
+inline bool block16_any(const float* x, std::size_t B, const scheme& sc, float* sp, std::int32_t* zp, O* ob,
+                        const std::int32_t* order) noexcept {
+    return avx512::block16<Prefetch, Stream, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order);
+}
+#endif
+
+template <class Isa, rounding R, class T, class O>
 int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
-               std::int32_t* zero_point, Q* out) {
+               std::int32_t* zero_point, O out) {
 #if QAFFINE_X86_SIMD
     // Blocks of a multiple of 16 floats, ONNX rules, at AVX-512: runs of 16 full blocks of one row at a time
     // (avx512::block16); the rest (a row's last full blocks, a short final block) one by one. Used where that
@@ -372,25 +415,35 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
             // 16-byte aligned (groups then follow each other without ordinary stores between them; mixing the
             // two kinds on shared cache lines, as rows with leftover blocks would, costs more than it saves).
             const bool big = g.size() >= stream_min;
-            const bool stream = big && C % B == 0 && (reinterpret_cast<std::uintptr_t>(out) & 15) == 0;
+            const unsigned width = width_of(out);
+            const bool stream = big && width == 8 && C % B == 0 && (reinterpret_cast<std::uintptr_t>(block16_at(out, 0)) & 15) == 0;
+            using Q = typename code_type<O>::type;
             std::size_t u = u0;
             while (u < u1) {
                 const std::size_t o = u / nb, row_end = std::min(u1, (o + 1) * nb);
                 const std::size_t full_end = std::min(row_end, o * nb + full);
                 for (; u + 16 <= full_end; u += 16) {
                     const std::size_t at = o * C + (u - o * nb) * B;
-                    Q* ob = out + at;
+                    auto* ob = block16_at(out, at);
                     float* sp = scale + u;
                     std::int32_t* zp = zero_point + u;
-                    const bool ok = stream ? avx512::block16<true, true>(x + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
-                                    : big  ? avx512::block16<true, false>(x + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
-                                           : avx512::block16<false, false>(x + at, B, sc.qmin, sc.qmax, sp, zp, ob, order);
+                    bool ok;
+                    if constexpr (is_packed<O>::value) {
+                        ok = dispatch_width(width, [&](auto W) {
+                            return big ? block16_any<decltype(W)::value, true, false, Q>(x + at, B, sc, sp, zp, ob, order)
+                                       : block16_any<decltype(W)::value, false, false, Q>(x + at, B, sc, sp, zp, ob, order);
+                        });
+                    } else {
+                        ok = stream ? block16_any<8, true, true, Q>(x + at, B, sc, sp, zp, ob, order)
+                             : big  ? block16_any<8, true, false, Q>(x + at, B, sc, sp, zp, ob, order)
+                                    : block16_any<8, false, false, Q>(x + at, B, sc, sp, zp, ob, order);
+                    }
                     if (!ok) {
-                        const int st = block_range<Isa, R, T, Q>(x, g, sc, u, u + 16, scale, zero_point, out);
+                        const int st = block_range<Isa, R, T, O>(x, g, sc, u, u + 16, scale, zero_point, out);
                         if (st != 0) return st;
                     }
                 }
-                const int st = block_range<Isa, R, T, Q>(x, g, sc, u, row_end, scale, zero_point, out);
+                const int st = block_range<Isa, R, T, O>(x, g, sc, u, row_end, scale, zero_point, out);
                 if (st != 0) return st;
                 u = row_end;
             }
@@ -399,21 +452,21 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
         }
     }
 #endif
-    return block_range<Isa, R, T, Q>(x, g, sc, u0, u1, scale, zero_point, out);
+    return block_range<Isa, R, T, O>(x, g, sc, u0, u1, scale, zero_point, out);
 }
 
-template <class T, class Q>
+template <class T, class O>
 using block_pass_fn = int (*)(const T*, const layout&, const scheme&, std::size_t, std::size_t, float*,
-                              std::int32_t*, Q*);
+                              std::int32_t*, O);
 
 }  // namespace detail
 
 /// Dynamic quantization of every group: range, parameters (under scheme `sc`) and codes. `scale` and
 /// `zero_point` receive groups() values. On NaN or ±Inf in x it stops and reports it (codes and parameters
 /// then incomplete). Throws what choose_qparams throws.
-template <class T, class Q>
+template <class T, class O>
 inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const scheme& sc, rounding r,
-                                              float* scale, std::int32_t* zero_point, Q* out,
+                                              float* scale, std::int32_t* zero_point, O out,
                                               simd_level level = active_level()) {
     validate(sc);
     if (g.block == 0 && g.outer == 1 && g.inner >= 64 && g.channels > 0) {
@@ -426,9 +479,9 @@ inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const
     if (g.block != 0 && g.inner == 1) {
         // Blocks along the last axis: range, parameters and codes while the block is in L1; the SIMD level
         // and rounding are resolved once, not per block.
-        const detail::block_pass_fn<T, Q> run = dispatch(level, [r](auto isa) {
-            return dispatch(r, [](auto R) -> detail::block_pass_fn<T, Q> {
-                return &detail::block_pass<decltype(isa), decltype(R)::value, T, Q>;
+        const detail::block_pass_fn<T, O> run = dispatch(level, [r](auto isa) {
+            return dispatch(r, [](auto R) -> detail::block_pass_fn<T, O> {
+                return &detail::block_pass<decltype(isa), decltype(R)::value, T, O>;
             });
         });
         const std::size_t nb = g.blocks();
@@ -441,7 +494,7 @@ inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const
                 int expected = 0;  // NaN wins over Inf
                 status.compare_exchange_strong(expected, st);
             }
-        }, detail::unit_grain(g.block), 1);
+        }, detail::unit_grain(g.block), detail::group_align(g, detail::width_of(out)));
         return static_cast<dynamic_status>(status.load());
     }
     const std::size_t G = g.groups();
