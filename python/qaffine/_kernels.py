@@ -13,7 +13,7 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from . import _core
+from . import _core, _packing
 from ._mode import DEFAULT, Layout, Mode
 from ._params import QParams
 
@@ -21,7 +21,9 @@ from ._params import QParams
 FoundNaN, FoundInf = _core.FoundNaN, _core.FoundInf
 
 __all__ = ["FoundInf", "FoundNaN", "choose_qparams", "choose_qparams_array", "dequantize", "dequantize_groups", "minmax", "minmax_groups",
-           "quantize", "quantize_default", "quantize_dynamic", "quantize_dynamic_groups", "quantize_groups"]
+           "quantize", "quantize_default", "quantize_dynamic", "quantize_dynamic_groups", "quantize_groups",
+           "dequantize_groups_packed", "dequantize_packed", "quantize_dynamic_groups_packed", "quantize_dynamic_packed",
+           "quantize_groups_packed", "quantize_packed"]
 
 _DEFAULT_SCHEME = DEFAULT.kernel_scheme
 _ONNX = DEFAULT.kernel_rounding("onnx")
@@ -88,3 +90,40 @@ def choose_qparams_array(lo: np.ndarray, hi: np.ndarray, mode: Mode, in_double: 
 def dequantize_groups(codes: np.ndarray, lay: Layout, p: QParams, out: Any) -> None:
     _core.dequantize_groups(np.ascontiguousarray(codes), lay.kernel, p.scale.reshape(-1), p.zero_point.reshape(-1),
                             out)
+
+
+# ------------------------------------------------------------------------------------------ packed codes
+# The same kernels writing / reading the packed bytes (fields of Mode.field_width bits) directly.
+def _width(mode: Mode) -> int:
+    return _packing.container_bits(mode.bits)
+
+
+def quantize_dynamic_packed(a: np.ndarray, mode: Mode, rounding: "_core.Rounding", out: np.ndarray) -> Tuple[float, int]:
+    return _core.quantize_dynamic_packed(a, mode.kernel_scheme, rounding, _width(mode), mode.signed, out)
+
+
+def quantize_packed(a: np.ndarray, p: QParams, rounding: "_core.Rounding", out: np.ndarray) -> bool:
+    mode = p._mode
+    return bool(_core.quantize_packed(a, float(p.scale), p.zero_point, mode.kernel_scheme, rounding, _width(mode),
+                                      mode.signed, out))
+
+
+def quantize_dynamic_groups_packed(a: np.ndarray, lay: Layout, mode: Mode, rounding: "_core.Rounding",
+                                   out: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    return _core.quantize_dynamic_groups_packed(_grouped(a), lay.kernel, mode.kernel_scheme, rounding, _width(mode),
+                                                mode.signed, out)
+
+
+def quantize_groups_packed(a: np.ndarray, lay: Layout, p: QParams, rounding: "_core.Rounding", out: np.ndarray) -> bool:
+    mode = p._mode
+    return bool(_core.quantize_groups_packed(_grouped(a), lay.kernel, p.scale.reshape(-1), p.zero_point.reshape(-1),
+                                             mode.kernel_scheme, rounding, _width(mode), mode.signed, out))
+
+
+def dequantize_packed(packed: np.ndarray, mode: Mode, p: QParams, out: np.ndarray) -> None:
+    _core.dequantize_packed(packed, _width(mode), mode.signed, float(p.scale), p.zero_point, out)
+
+
+def dequantize_groups_packed(packed: np.ndarray, lay: Layout, mode: Mode, p: QParams, out: np.ndarray) -> None:
+    _core.dequantize_groups_packed(packed, lay.kernel, _width(mode), mode.signed, p.scale.reshape(-1),
+                                   p.zero_point.reshape(-1), out)
