@@ -157,3 +157,27 @@ def test_packed_empty_and_zero_d() -> None:
     assert e.values.size == 0 and e.dequantize().shape == (0, 3)
     z = qa.quantize(np.float32(0.75), bits=1, packed=True)
     assert z.values.shape == (1,) and z.values[0] == R.pack_codes(qa.quantize(np.float32(0.75), bits=1).values, 1)[0]
+
+
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+def test_per_block_every_scheme_against_reference(level: str) -> None:
+    """Per block along the last axis for rows of aligned and odd lengths (the sixteen-block AVX-512 loop and
+    its packed, shifted and one-by-one forms), every scheme, against the NumPy reference's codes and params;
+    the 16 blocks of a run include an all-zero block and one with a huge range."""
+    rng = np.random.default_rng(21)
+    for shape, block in (((5, 512), 32), ((7, 1023), 32), ((3, 4099), 64), ((4, 2048), 16), ((3, 300), 32)):
+        x = (rng.standard_normal(shape) * 3).astype(np.float32)
+        x[0, :block] = 0.0
+        x[1, block:2 * block] *= 1e30
+        for bits, signed, scheme in ((4, True, {"symmetric": True}), (4, False, {"symmetric": True}),
+                                     (8, True, {"symmetric": True}), (1, False, {"symmetric": True}),
+                                     (4, False, {}), (3, True, {"include_zero": False}), (2, False, {})):
+            what = f"{level} {shape} B={block} bits={bits} signed={signed} {scheme}"
+            codes, scale, zp = R.mode_quantize(x, block_size=block, bits=bits, signed=signed, **scheme)
+            with simd(level):
+                q = qa.quantize(x, block_size=block, bits=bits, signed=signed, **scheme)
+                assert np.array_equal(q.values, codes), what
+                assert R.same_bits(q.scale, scale) and np.array_equal(q.zero_point, zp), what
+                if bits <= 4:
+                    p = qa.quantize(x, block_size=block, bits=bits, signed=signed, packed=True, **scheme)
+                    assert np.array_equal(p.values, R.pack_codes_bits(codes, bits)), what

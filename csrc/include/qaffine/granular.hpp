@@ -171,6 +171,20 @@ inline bool quantize_groups(rounding r, const T* x, const layout& g, const float
     return nan.load();
 }
 
+namespace detail {
+// Blocks u0..u1 of a last-axis layout from packed fields, the level and width resolved once for all of them.
+template <class Isa, unsigned W, class Q, class T>
+inline void get_blocks(Isa, packed_view<Q> q, const layout& g, std::size_t u0, std::size_t u1, const float* scale,
+                       const std::int32_t* z, T* out) noexcept {
+    const std::size_t C = g.channels, nb = g.blocks();
+    for (std::size_t u = u0; u < u1; ++u) {
+        const std::size_t o = u / nb, start = (u % nb) * g.block;
+        const std::size_t len = (C - start) < g.block ? C - start : g.block, at = o * C + start;
+        dequantize_fields_at<Isa, W, Q>(Isa{}, q.bytes, at, len, scale[u], z[u], out + at);
+    }
+}
+}  // namespace detail
+
 /// Floats for every group: out = T(q - z) * T(scale). Multi-threaded like quantize_groups.
 template <class In, class T>
 inline void dequantize_groups(In q, const layout& g, const float* scale, const std::int32_t* z, T* out,
@@ -190,6 +204,16 @@ inline void dequantize_groups(In q, const layout& g, const float* scale, const s
     } else {
         const std::size_t nb = g.blocks();
         parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
+            if constexpr (detail::is_packed<In>::value) {
+                if (I == 1) {
+                    dispatch(level, [&](auto isa) {
+                        dispatch_width(q.width, [&](auto W) {
+                            detail::get_blocks<decltype(isa), decltype(W)::value>(isa, q, g, u0, u1, scale, z, out);
+                        });
+                    });
+                    return;
+                }
+            }
             for (std::size_t u = u0; u < u1; ++u) {
                 const std::size_t o = u / nb, start = (u % nb) * g.block;
                 const std::size_t len = (C - start) < g.block ? C - start : g.block;
@@ -261,7 +285,7 @@ inline const std::int32_t* block16_order() noexcept {
 // nothing, when a block holds NaN or ±Inf or its range overflows float32: the caller redoes those
 // blocks one by one, which reports or handles them. W = 8: codes of type Q at out; W = 1, 2, 4: packed
 // fields from the byte at out (whole blocks of a multiple of 16 codes stay on byte boundaries).
-template <bool Prefetch, bool Stream, unsigned W, class Q, class O>
+template <bool Prefetch, bool Stream, bool Sym, unsigned W, class Q, class O>
 QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::int32_t qmin, std::int32_t qmax,
                                           float* scale, std::int32_t* zero_point, O* out,
                                           const std::int32_t* order_idx) noexcept {
@@ -288,23 +312,42 @@ QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::in
     }
     if (bad != 0) return false;
     const __m512 zero = _mm512_setzero_ps();
+    const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+    __m512 s;
+    __m512i z;
+    if (Sym) {
+        // choose_qparams_checked, symmetric branch: amax = -lo > hi ? -lo : hi (vmaxps: the first operand
+        // only where it is greater); top = amax > 0 ? amax : 1; scale = top / (levels / 2), 0 -> the smallest
+        // denormal; ±Inf or a scale past float32: the scalar path. The zero point is the middle code.
+        const __m512 l16 = _mm512_permutexvar_ps(order, reduce16<true>(lo));
+        const __m512 h16 = _mm512_permutexvar_ps(order, reduce16<false>(hi));
+        const __m512 neg = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(l16), _mm512_set1_epi32(INT32_MIN)));
+        const __m512 amax = _mm512_max_ps(neg, h16);
+        if (_mm512_cmp_ps_mask(amax, inf, _CMP_GE_OQ) != 0) return false;
+        const __m512 top = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(amax, zero, _CMP_GT_OQ), _mm512_set1_ps(1.0f), amax);
+        s = _mm512_div_ps(top, _mm512_set1_ps(static_cast<float>(qmax - qmin) / 2.0f));
+        if (_mm512_cmp_ps_mask(s, inf, _CMP_GE_OQ) != 0) return false;
+        s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, zero, _CMP_EQ_OQ), s,
+                                 _mm512_set1_ps(std::numeric_limits<float>::denorm_min()));
+        z = _mm512_set1_epi32(static_cast<std::int32_t>(std::floor((static_cast<double>(qmin) + qmax + 1) / 2.0)));
+    } else {
     // choose_qparams_checked, include_zero branch: maxx = hi > 0 ? hi : 0; minx = lo < 0 ? lo : 0
     // (vmaxps/vminps return the second operand for ±0 pairs, so -0 becomes +0 as there).
     const __m512 maxx = _mm512_max_ps(_mm512_permutexvar_ps(order, reduce16<false>(hi)), zero);
     const __m512 minx = _mm512_min_ps(_mm512_permutexvar_ps(order, reduce16<true>(lo)), zero);
-    const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
     __m512 range = _mm512_sub_ps(maxx, minx);
     // ±Inf in a block, or a range past float32: the scalar path (status, or the double scale).
     if (_mm512_cmp_ps_mask(range, inf, _CMP_GE_OQ) != 0 || _mm512_cmp_ps_mask(minx, _mm512_sub_ps(zero, inf), _CMP_EQ_OQ) != 0)
         return false;
     range = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(maxx, minx, _CMP_EQ_OQ), range, _mm512_set1_ps(1.0f));
-    __m512 s = _mm512_div_ps(range, _mm512_set1_ps(static_cast<float>(qmax - qmin)));
+    s = _mm512_div_ps(range, _mm512_set1_ps(static_cast<float>(qmax - qmin)));
     s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, zero, _CMP_EQ_OQ), s,
                              _mm512_set1_ps(std::numeric_limits<float>::denorm_min()));
     __m512 initial = _mm512_sub_ps(_mm512_set1_ps(static_cast<float>(qmin)), _mm512_div_ps(minx, s));
     initial = _mm512_min_ps(_mm512_max_ps(initial, _mm512_set1_ps(static_cast<float>(qmin))),
                             _mm512_set1_ps(static_cast<float>(qmax)));
-    const __m512i z = _mm512_cvtps_epi32(initial);
+    z = _mm512_cvtps_epi32(initial);
+    }
     _mm512_storeu_ps(scale, s);
     _mm512_storeu_si512(zero_point, z);
     alignas(64) float sl[16];
@@ -392,7 +435,8 @@ struct code_type<packed_codes<Q>> { using type = Q; };
 template <unsigned W, bool Prefetch, bool Stream, class Q, class O>
 inline bool block16_any(const float* x, std::size_t B, const scheme& sc, float* sp, std::int32_t* zp, O* ob,
                         const std::int32_t* order) noexcept {
-    return avx512::block16<Prefetch, Stream, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order);
+    return sc.symmetric ? avx512::block16<Prefetch, Stream, true, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order)
+                        : avx512::block16<Prefetch, Stream, false, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order);
 }
 #endif
 
@@ -407,8 +451,7 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
     if constexpr (Isa::level == simd_level::avx512 && R == rounding::divide && std::is_same<T, float>::value) {
         const std::size_t C = g.channels, nb = g.blocks();
         const std::size_t full = g.block == 0 ? 0 : C / g.block;  // full blocks per row
-        if (g.block % 16 == 0 && g.block <= 1024 && C % 16 == 0 && full % 16 <= full / 4 && !sc.symmetric &&
-            sc.include_zero) {
+        if (g.block % 16 == 0 && g.block <= 1024 && full % 16 <= full / 4 && sc.include_zero) {
             const std::size_t B = g.block;
             const std::int32_t* order = avx512::block16_order();
             // Large arrays: prefetch; and non-temporal stores where rows hold whole blocks and the codes are
@@ -416,7 +459,8 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
             // two kinds on shared cache lines, as rows with leftover blocks would, costs more than it saves).
             const bool big = g.size() >= stream_min;
             const unsigned width = width_of(out);
-            const bool stream = big && width == 8 && C % B == 0 && (reinterpret_cast<std::uintptr_t>(block16_at(out, 0)) & 15) == 0;
+            const bool stream = big && width == 8 && C % B == 0 && C % 16 == 0 &&
+                                (reinterpret_cast<std::uintptr_t>(block16_at(out, 0)) & 15) == 0;
             using Q = typename code_type<O>::type;
             std::size_t u = u0;
             while (u < u1) {
@@ -429,10 +473,16 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
                     std::int32_t* zp = zero_point + u;
                     bool ok;
                     if constexpr (is_packed<O>::value) {
+                        // A row that starts inside a byte: the fields go to a staging buffer of packed bytes,
+                        // then shifted into place (shift_fields).
+                        alignas(64) std::uint8_t stage[16 * 1024 * 4 / 8];
+                        const unsigned shift = static_cast<unsigned>(at * width % 8);
+                        std::uint8_t* dst = shift == 0 ? ob : stage;
                         ok = dispatch_width(width, [&](auto W) {
-                            return big ? block16_any<decltype(W)::value, true, false, Q>(x + at, B, sc, sp, zp, ob, order)
-                                       : block16_any<decltype(W)::value, false, false, Q>(x + at, B, sc, sp, zp, ob, order);
+                            return big ? block16_any<decltype(W)::value, true, false, Q>(x + at, B, sc, sp, zp, dst, order)
+                                       : block16_any<decltype(W)::value, false, false, Q>(x + at, B, sc, sp, zp, dst, order);
                         });
+                        if (ok && shift != 0) shift_fields(stage, 16 * B * width / 8, out.bytes + at * width / 8, shift);
                     } else {
                         ok = stream ? block16_any<8, true, true, Q>(x + at, B, sc, sp, zp, ob, order)
                              : big  ? block16_any<8, true, false, Q>(x + at, B, sc, sp, zp, ob, order)

@@ -2,7 +2,20 @@
 // foreach_isa.hpp includes it once per level; the specification is scalar:: in packed.hpp). Each register of
 // codes goes straight into W-bit fields (store_fields), each register of floats comes straight from them
 // (widen_fields): `lanes` codes are lanes * W / 8 bytes, so b stays at a byte boundary from register to
-// register. The code steps are those of quantize-inl.hpp. The last codes take the scalar loop.
+// register. The code steps are those of quantize-inl.hpp. The last partial register goes through a
+// register-sized buffer of packed bytes (its last byte merged into b's, whose other fields stay).
+
+// The first `count` (< lanes) fields of the packed register at f to the fields of b from its first byte.
+template <unsigned W>
+QAFFINE_ISA void put_fields_n(std::uint8_t* b, const std::uint8_t* f, std::size_t count) noexcept {
+    const std::size_t whole = count * W / 8;
+    std::memcpy(b, f, whole);
+    const unsigned rest = static_cast<unsigned>(count * W % 8);
+    if (rest != 0) {
+        const unsigned m = (1u << rest) - 1u;
+        b[whole] = static_cast<std::uint8_t>((b[whole] & ~m) | (f[whole] & m));
+    }
+}
 
 template <rounding R, unsigned W, class Q>
 QAFFINE_ISA bool quantize_fields(isa, const float* x, std::size_t n, float s, std::int32_t z, std::int32_t qmin,
@@ -25,8 +38,13 @@ QAFFINE_ISA bool quantize_fields(isa, const float* x, std::size_t n, float s, st
         QAFFINE_KEEP(v);
         store_fields<W, Q>(b + i / L * step, codes<R>(v, p, nan));
     }
-    const bool tail = scalar::quantize_fields<R, W>(x + i, n - i, s, z, qmin, qmax, b, i);
-    return tail || any(nan);
+    if (i < n) {
+        const vf v = loadu_n(x + i, n - i, 0.0f);  // zeros past the end: no NaN there
+        alignas(16) std::uint8_t f[16] = {};
+        store_fields<W, Q>(f, codes<R>(v, p, nan));
+        put_fields_n<W>(b + i / L * step, f, n - i);
+    }
+    return any(nan);
 }
 
 template <rounding R, unsigned W, class Q>
@@ -75,7 +93,11 @@ QAFFINE_ISA void dequantize_fields(isa, const std::uint8_t* b, std::size_t n, fl
     }
     if (streaming) sfence();
     for (; i + L <= n; i += L, p += step) storeu(out + i, mul(cvt_f32(sub_i32(widen_fields<W, Q>(p), z)), s));
-    scalar::dequantize_fields<W, Q>(b, i, n - i, scale, zero_point, out + i);
+    if (i < n) {
+        alignas(16) std::uint8_t f[16] = {};
+        std::memcpy(f, p, ((n - i) * W + 7) / 8);
+        storeu_n(out + i, n - i, mul(cvt_f32(sub_i32(widen_fields<W, Q>(f), z)), s));
+    }
 }
 
 template <unsigned W, class Q>

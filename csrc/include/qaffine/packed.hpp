@@ -19,7 +19,9 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "cpu.hpp"
@@ -315,6 +317,28 @@ inline std::size_t packed_align(unsigned width, std::size_t plain, std::size_t u
     if (unit % per == 0 && row % per == 0) return plain;
     const std::size_t a = (row % per == 0 || rows <= 1) ? 8 : 8 * per_row;
     return a % plain == 0 ? a : a * plain;
+}
+
+/// Copies n bytes of fields to the bit stream of d from bit `shift` (1..7) on: d[0]'s bits below `shift` and
+/// d[n]'s from `shift` up are kept (fields of neighbouring runs). For runs of whole bytes of fields that start
+/// inside a byte (rows of an odd length, say), made by a loop that needs a byte boundary.
+inline void shift_fields(const std::uint8_t* src, std::size_t n, std::uint8_t* d, unsigned shift) noexcept {
+    const unsigned low = (1u << shift) - 1u;
+    std::uint64_t carry = d[0] & low;  // the bits that go below the next source bits
+    std::size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, src + k, 8);
+        const std::uint64_t o = (w << shift) | carry;
+        carry = w >> (64 - shift);
+        std::memcpy(d + k, &o, 8);
+    }
+    for (; k < n; ++k) {
+        const unsigned v = src[k];
+        d[k] = static_cast<std::uint8_t>((v << shift) | carry);
+        carry = v >> (8 - shift);
+    }
+    d[n] = static_cast<std::uint8_t>((d[n] & ~low) | carry);
 }
 
 /// Codes of x[0, n) at positions [pos, pos + n) of out, on the thread pool (splits at multiples of 64).
