@@ -670,7 +670,9 @@ def parse_list(text: str, allowed: Sequence[str]) -> List[str]:
 
 
 # -------------------------------------------------------------------------------------------- low-bit
-LOWBIT_SHAPES = {"aligned": (4096, 4096), "4095": (4096, 4095), "300": (4096 * 4096 // 300, 300)}
+def lowbit_shapes(rows: int) -> Dict[str, Tuple[int, int]]:
+    """rows×4096 (aligned rows), rows×4095 and the same element count in rows of 300 (unaligned)."""
+    return {"aligned": (rows, 4096), "4095": (rows, 4095), "300": (rows * 4096 // 300, 300)}
 
 
 def _ort_4bits(x: np.ndarray, block: int, symmetric: bool) -> Optional[Callable[[], Any]]:
@@ -703,7 +705,8 @@ def _threads_used(fn: Callable[[], Any]) -> float:
     return (time.process_time() - c0) / max(time.perf_counter() - w0, 1e-9)
 
 
-def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool) -> List[Dict[str, Any]]:
+def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool,
+           rows_of: int = 4096) -> List[Dict[str, Any]]:
     """The low-bit table (1 thread): each row a time and the ratio to what it is measured against."""
     old = qa.get_num_threads()
     qa.set_num_threads(1)
@@ -724,13 +727,14 @@ def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool)
         rows.append({"case": label, "ms": t * 1e3, "against": against, "ratio": ratio, "target": target})
         print(".", end="", file=sys.stderr, flush=True)
 
+    shapes = lowbit_shapes(rows_of)
     try:
-        for name, shape in LOWBIT_SHAPES.items():
+        for name, shape in shapes.items():
             x = rng.standard_normal(shape, dtype=np.float32)
             n = x.size
             for b in block_sizes:
                 tag = f"{name} B={b}"
-                per_el = (n, LOWBIT_SHAPES["aligned"][0] * LOWBIT_SHAPES["aligned"][1])
+                per_el = (n, shapes["aligned"][0] * shapes["aligned"][1])
                 add(f"q8 {tag}", f"{shape[0]}×{shape[1]} B={b}: 8-bit per block", lambda: qa.quantize(x, block_size=b))
                 add(f"q4 {tag}", f"  4-bit unpacked", lambda: qa.quantize(x, block_size=b, bits=4), f"q8 {tag}")
                 add(f"p4 {tag}", f"  4-bit packed", lambda: qa.quantize(x, block_size=b, bits=4, packed=True),
@@ -812,6 +816,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help="shape of the per-axis workload (axis 0), default 4096x4096")
     ap.add_argument("--block-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[32, 64, 128],
                     help="per-block block sizes along the last axis (default 32,64,128)")
+    ap.add_argument("--lowbit-rows", type=int, default=4096,
+                    help="rows of the low-bit workload's arrays (default 4096: 4096x4096, 4096x4095, 55924x300)")
     ap.add_argument("--repeats", type=int, default=None, help="fixed number of timed samples per cell")
     ap.add_argument("--json", metavar="PATH", help="also write every timing and the machine description here")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -907,7 +913,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     lowbit_rows: List[Dict[str, Any]] = []
     if "lowbit" in args.workloads:
         print()
-        lowbit_rows = lowbit(plan, floor, args.block_sizes, args.markdown)
+        lowbit_rows = lowbit(plan, floor, args.block_sizes, args.markdown, args.lowbit_rows)
 
     if args.json:
         doc = {

@@ -176,7 +176,10 @@ def run_case(case: str, n: int, threads: Optional[int]) -> Dict[str, Any]:
     cmd = [sys.executable, os.path.abspath(__file__), "--child", case, "--n", str(n)]
     if threads is not None:
         cmd += ["--threads", str(threads)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    # A fixed mmap threshold (glibc): large arrays are mapped afresh, never carved from heap pages the warm-up
+    # freed, which would hide the input's pages from the peak (and make the overhead negative at small n).
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=os.environ.get("MALLOC_MMAP_THRESHOLD_", "131072"))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         raise RuntimeError(f"case {case!r} failed (exit {r.returncode}):\n{r.stderr}")
     return dict(json.loads(r.stdout.strip().splitlines()[-1]))
