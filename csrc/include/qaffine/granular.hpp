@@ -284,16 +284,18 @@ inline const std::int32_t* block16_order() noexcept {
 // SIMD lanes with the arithmetic of choose_qparams_checked, then the codes. Returns false, writing
 // nothing, when a block holds NaN or ±Inf or its range overflows float32: the caller redoes those
 // blocks one by one, which reports or handles them. W = 8: codes of type Q at out; W = 1, 2, 4: packed
-// fields from the byte at out (whole blocks of a multiple of 16 codes stay on byte boundaries).
+// fields from the byte at out (whole blocks of a multiple of 16 codes stay on byte boundaries). `at`, if not
+// null, holds the 16 blocks' element offsets from x (and from out: blocks gathered from several rows; for
+// packed fields each a byte boundary), else block j starts at j * B.
 template <bool Prefetch, bool Stream, bool Sym, unsigned W, class Q, class O>
 QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::int32_t qmin, std::int32_t qmax,
                                           float* scale, std::int32_t* zero_point, O* out,
-                                          const std::int32_t* order_idx) noexcept {
+                                          const std::int32_t* order_idx, const std::size_t* at = nullptr) noexcept {
     const __m512i order = _mm512_loadu_si512(order_idx);
     __m512 lo[16], hi[16];
     __mmask16 bad = 0;
     for (std::size_t j = 0; j < 16; ++j) {
-        const float* p = x + j * B;
+        const float* p = x + (at != nullptr ? at[j] : j * B);
         if (Prefetch) {  // as much as this block reads, detail::prefetch_bytes ahead: a line per 16 floats
             const float* ahead = p + detail::prefetch_bytes / sizeof(float);
             for (std::size_t k = 0; k < B; k += 16) _mm_prefetch(reinterpret_cast<const char*>(ahead + k), _MM_HINT_T0);
@@ -359,8 +361,9 @@ QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::in
         const std::int32_t zj = zl[j];
         const __m512 l = _mm512_set1_ps(static_cast<float>(qmin - zj)), h = _mm512_set1_ps(static_cast<float>(qmax - zj));
         const __m512i zv = _mm512_set1_epi32(zj);
-        const float* p = x + j * B;
-        O* o = out + j * B * W / 8;
+        const std::size_t start = at != nullptr ? at[j] : j * B;
+        const float* p = x + start;
+        O* o = out + start * W / 8;
         for (std::size_t k = 0; k < B; k += 16) {
             const __m512 y = step<rounding::divide>(_mm512_loadu_ps(p + k), sv, sv, l, h);  // NaN ruled out above
             const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(y), zv);
@@ -434,9 +437,56 @@ struct code_type<packed_codes<Q>> { using type = Q; };
 #if QAFFINE_X86_SIMD
 template <unsigned W, bool Prefetch, bool Stream, class Q, class O>
 inline bool block16_any(const float* x, std::size_t B, const scheme& sc, float* sp, std::int32_t* zp, O* ob,
-                        const std::int32_t* order) noexcept {
-    return sc.symmetric ? avx512::block16<Prefetch, Stream, true, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order)
-                        : avx512::block16<Prefetch, Stream, false, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order);
+                        const std::int32_t* order, const std::size_t* at = nullptr) noexcept {
+    return sc.symmetric ? avx512::block16<Prefetch, Stream, true, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order, at)
+                        : avx512::block16<Prefetch, Stream, false, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order, at);
+}
+
+// Blocks u0..u1 whose rows hold fewer than 16 full blocks (rows of 300 floats, B = 32): the full blocks of
+// consecutive rows gathered 16 at a time for block16 (their parameters stored in place afterwards); short blocks,
+// and packed blocks that start inside a byte, one by one.
+template <class Isa, rounding R, class T, class O>
+int block_gather(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
+                 std::int32_t* zero_point, O out, bool big) {
+    using Q = typename code_type<O>::type;
+    const std::size_t C = g.channels, nb = g.blocks(), B = g.block;
+    const unsigned width = width_of(out);
+    const std::int32_t* order = avx512::block16_order();
+    std::size_t at[16], us[16], k = 0;
+    alignas(64) float sb[16];
+    alignas(64) std::int32_t zb[16];
+    auto* ob = block16_at(out, 0);
+    for (std::size_t u = u0; u < u1; ++u) {
+        const std::size_t o = u / nb, start = (u % nb) * B, a = o * C + start;
+        if (C - start < B || (width < 8 && a * width % 8 != 0)) {
+            const int st = block_range<Isa, R, T, O>(x, g, sc, u, u + 1, scale, zero_point, out);
+            if (st != 0) return st;
+            continue;
+        }
+        at[k] = a;
+        us[k] = u;
+        if (++k < 16) continue;
+        k = 0;
+        const bool ok = dispatch_width(width, [&](auto W) {
+            constexpr unsigned w = is_packed<O>::value ? decltype(W)::value : 8;
+            return big ? block16_any<w, true, false, Q>(x, B, sc, sb, zb, ob, order, at)
+                       : block16_any<w, false, false, Q>(x, B, sc, sb, zb, ob, order, at);
+        });
+        for (std::size_t j = 0; j < 16; ++j) {
+            if (ok) {
+                scale[us[j]] = sb[j];
+                zero_point[us[j]] = zb[j];
+            } else {
+                const int st = block_range<Isa, R, T, O>(x, g, sc, us[j], us[j] + 1, scale, zero_point, out);
+                if (st != 0) return st;
+            }
+        }
+    }
+    for (std::size_t j = 0; j < k; ++j) {
+        const int st = block_range<Isa, R, T, O>(x, g, sc, us[j], us[j] + 1, scale, zero_point, out);
+        if (st != 0) return st;
+    }
+    return 0;
 }
 #endif
 
@@ -500,6 +550,8 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
             if (stream) _mm_sfence();
             return 0;
         }
+        if (g.block % 16 == 0 && g.block <= 1024 && sc.include_zero && full >= 1)
+            return block_gather<Isa, R, T, O>(x, g, sc, u0, u1, scale, zero_point, out, g.size() >= stream_min);
     }
 #endif
     return block_range<Isa, R, T, O>(x, g, sc, u0, u1, scale, zero_point, out);
