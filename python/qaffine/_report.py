@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 import numpy as np
 import numpy.typing as npt
 
+from . import _packing
 from ._api import QuantizedArray, _as_float_array, quantize
 
 if TYPE_CHECKING:  # matplotlib is optional: imported lazily, at run time only inside plot()
@@ -76,6 +77,24 @@ class ErrorStats:
 
     def add(self, x: npt.NDArray[Any], x_hat: npt.NDArray[Any], codes: npt.NDArray[Any]) -> None:
         """One chunk: data, its dequantized values and its (unpacked) codes, any matching shapes."""
+        self._add_errors(x, x_hat)
+        self.histogram += np.bincount(np.ascontiguousarray(codes).reshape(-1).view(np.uint8), minlength=256)
+
+    def add_packed(self, x: npt.NDArray[Any], x_hat: npt.NDArray[Any], packed: npt.NDArray[Any], signed: bool) -> None:
+        """One chunk whose codes are packed bytes (fields of container_bits(bits), the last byte zero-padded):
+        the histogram counts the fields of each position in the byte, without unpacking them."""
+        self._add_errors(x, x_hat)
+        w = _packing.container_bits(self.bits)
+        per, mask = 8 // w, (1 << w) - 1
+        counts = np.zeros(1 << w, dtype=np.int64)
+        for j in range(per):
+            counts += np.bincount((packed >> np.uint8(j * w)) & np.uint8(mask), minlength=1 << w)
+        counts[0] -= packed.size * per - x.size  # the padding fields of the last byte
+        field = np.arange(1 << w)
+        code = np.where(field >= 1 << (w - 1), field - (1 << w), field) if signed else field
+        self.histogram[code & 0xFF] += counts
+
+    def _add_errors(self, x: npt.NDArray[Any], x_hat: npt.NDArray[Any]) -> None:
         xf, hf = x.reshape(-1), x_hat.reshape(-1)
         for i in range(0, xf.size, _SLICE):
             xs = xf[i:i + _SLICE].astype(np.float64)
@@ -87,7 +106,6 @@ class ErrorStats:
             self.max_abs = max(self.max_abs, float(d.max()))
             self.signal += float(np.square(xs, out=xs).sum())
         self.count += xf.size
-        self.histogram += np.bincount(np.ascontiguousarray(codes).reshape(-1).view(np.uint8), minlength=256)
 
     def result(self) -> QuantizationError:
         n = max(self.count, 1)
