@@ -713,6 +713,7 @@ def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool,
     rng = np.random.default_rng(0)
     rows: List[Dict[str, Any]] = []
     times: Dict[str, float] = {}
+    missing: Dict[str, str] = {}
 
     def add(key: str, label: str, fn: Callable[[], Any], against: Optional[str] = None, target: str = "",
             per_element: Optional[Tuple[int, int]] = None) -> None:
@@ -765,14 +766,18 @@ def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool,
                 if name == "aligned":
                     for sym in (False, True):
                         f = _ort_4bits(x, b, sym)
-                        if f is not None:
+                        if f is None:
+                            missing["onnxruntime"] = "no onnxruntime.capi._pybind_state.quantize_matmul_4bits"
+                        else:
                             used = _threads_used(f)
                             add(f"ort {tag} {sym}", f"  onnxruntime quantize_matmul_4bits{' symmetric' if sym else ''} "
                                 f"({used:.1f} threads busy)", f, f"{'s4' if sym else 'p4'} {tag}", "≥ 12")
                     if b == 32:
                         for kind in ("Q4_0", "Q4_1", "Q8_0"):
                             g = _gguf(x, kind)
-                            if g is not None:
+                            if g is None:
+                                missing["gguf-py"] = "not installed (pip install gguf)"
+                            else:
                                 add(f"gguf {kind}", f"  gguf-py quants.quantize {kind} (other rounding)", g,
                                     f"p4 {tag}", "")
             if name == "aligned":
@@ -797,6 +802,8 @@ def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool,
           "their time / qaffine's packed 4-bit (≥ 12: qaffine at least 12× faster). gguf-py rounds as llama.cpp does (Q4_0: scale from the "
           "value of largest magnitude / -8, Q4_1: min and (max - min) / 15, Q8_0: max|x| / 127), so its codes are not "
           "qaffine's: time only. onnxruntime's blocks run along the first axis of the same array (its K×N layout).")
+    for peer, why in missing.items():
+        print(f"skipped {peer} in the low-bit table: {why}")
     return rows
 
 
