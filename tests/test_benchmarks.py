@@ -89,5 +89,7 @@ def test_memory_reports_every_case(tmp_path: Path) -> None:
         assert {"n", "threads", "input_bytes", "output_bytes", "baseline_bytes", "maxrss_bytes", "overhead_bytes",
                 "ok"} <= row.keys()
         assert row["threads"] == 2
-        assert row["maxrss_bytes"] >= row["baseline_bytes"] + row["input_bytes"]
+        # the input is resident at the peak; the resident set moves by a few pages between the two readings
+        # (allocator pages given back after the baseline), hence 64 KiB of slack
+        assert row["maxrss_bytes"] >= row["baseline_bytes"] + row["input_bytes"] - 64 * 1024
         assert row["case"] in r.stdout
