@@ -33,6 +33,16 @@ write, and its time is read against the ``per-tensor`` row of the same size.
     python benchmarks/compare.py --markdown         # the table for the README
     python benchmarks/compare.py --workloads calibrate   # only the calibration section (see calibration())
 
+The ``lowbit`` workload (its own table, ``--workloads lowbit`` alone) times group-wise low-bit codes on one
+thread: per block B = 32, 64, 128 along the last axis of 4096×4096 (aligned rows), 4096×4095 and 55924×300
+(unaligned rows) float32, 8-bit and 4-bit codes, packed and unpacked, default and symmetric signed, quantize
+and dequantize; per channel along the last axis against axis 0; the floor of one read of x plus the packed
+write (dequantize: one read of the packed bytes plus the float write). Peers: ONNX Runtime's MatMulNBits
+quantizer ``onnxruntime.capi._pybind_state.quantize_matmul_4bits`` (C++; blocks along the first axis of a
+K×N weight, packed 4-bit with a zero point per block; the thread count it used is measured as CPU time / wall
+time) and gguf-py's ``gguf.quants.quantize`` Q4_0 / Q4_1 / Q8_0 (NumPy; llama.cpp's rounding, not ONNX's:
+compared for time only).
+
 Times are the minimum over repeats; the repeat count adapts to the size. Nothing here asserts a time.
 """
 
@@ -76,8 +86,8 @@ HEADERS = {
     "qaffine": "qaffine", "qaffine_out": "qa out=", "qaffine_avx2": "qa avx2", "numpy_seed": "numpy seed",
     "numpy": "numpy", "torch": "torch", "onnxruntime": "onnxruntime",
 }
-WORKLOADS = ("per-tensor", "dequantize", "per-axis", "per-block", "per-tensor-16bit", "calibrate")
-DEFAULT_WORKLOADS = WORKLOADS[:5]  # the calibration section runs when asked for (--workloads calibrate)
+WORKLOADS = ("per-tensor", "dequantize", "per-axis", "per-block", "per-tensor-16bit", "lowbit", "calibrate")
+DEFAULT_WORKLOADS = WORKLOADS[:6]  # the calibration section runs when asked for (--workloads calibrate)
 CALIBRATION_SIZES = (10**5, 10**6, 10**7)
 DEFAULT_SIZES = (10**3, 10**4, 10**5, 10**6, 10**7, 10**8)
 QUICK_SIZES = (10**3, 10**5, 10**7)
@@ -791,6 +801,144 @@ def calibration(sizes: Sequence[int], repeats: int, markdown: bool) -> List[Dict
     return results
 
 
+# -------------------------------------------------------------------------------------------- low-bit
+def lowbit_shapes(rows: int) -> Dict[str, Tuple[int, int]]:
+    """rows×4096 (aligned rows), rows×4095 and the same element count in rows of 300 (unaligned)."""
+    return {"aligned": (rows, 4096), "4095": (rows, 4095), "300": (rows * 4096 // 300, 300)}
+
+
+def _ort_4bits(x: np.ndarray, block: int, symmetric: bool) -> Optional[Callable[[], Any]]:
+    """ONNX Runtime's MatMulNBits quantizer on x as a K×N weight (blocks of `block` along K), or None."""
+    try:
+        from onnxruntime.capi._pybind_state import quantize_matmul_4bits
+    except ImportError:
+        return None
+    k, n = x.shape
+    k_blocks = -(-k // block)
+    packed = np.zeros((n, k_blocks, block // 2), dtype=np.uint8)
+    scales = np.zeros((n, k_blocks), dtype=np.float32)
+    zp = np.zeros((n, -(-k_blocks // 2)), dtype=np.uint8)
+    return lambda: quantize_matmul_4bits(packed, x, scales, zp, block, n, k, symmetric)
+
+
+def _gguf(x: np.ndarray, kind: str) -> Optional[Callable[[], Any]]:
+    try:
+        from gguf import GGMLQuantizationType, quants
+    except ImportError:
+        return None
+    qtype = getattr(GGMLQuantizationType, kind)
+    return lambda: quants.quantize(x, qtype)
+
+
+def _threads_used(fn: Callable[[], Any]) -> float:
+    """CPU time / wall time of one call: about the number of threads it kept busy."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return (time.process_time() - c0) / max(time.perf_counter() - w0, 1e-9)
+
+
+def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool,
+           rows_of: int = 4096) -> List[Dict[str, Any]]:
+    """The low-bit table (1 thread): each row a time and the ratio to what it is measured against."""
+    old = qa.get_num_threads()
+    qa.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    rows: List[Dict[str, Any]] = []
+    times: Dict[str, float] = {}
+    missing: Dict[str, str] = {}
+
+    def add(key: str, label: str, fn: Callable[[], Any], against: Optional[str] = None, target: str = "",
+            per_element: Optional[Tuple[int, int]] = None) -> None:
+        fn()
+        t = measure(fn, plan).seconds
+        times[key] = t
+        ratio = None
+        if against is not None and against in times:
+            ratio = t / times[against]
+            if per_element is not None:
+                ratio *= per_element[1] / per_element[0]
+        rows.append({"case": label, "ms": t * 1e3, "against": against, "ratio": ratio, "target": target})
+        print(".", end="", file=sys.stderr, flush=True)
+
+    shapes = lowbit_shapes(rows_of)
+    try:
+        for name, shape in shapes.items():
+            x = rng.standard_normal(shape, dtype=np.float32)
+            n = x.size
+            for b in block_sizes:
+                tag = f"{name} B={b}"
+                per_el = (n, shapes["aligned"][0] * shapes["aligned"][1])
+                add(f"q8 {tag}", f"{shape[0]}×{shape[1]} B={b}: 8-bit per block", lambda: qa.quantize(x, block_size=b))
+                add(f"q4 {tag}", f"  4-bit unpacked", lambda: qa.quantize(x, block_size=b, bits=4), f"q8 {tag}")
+                add(f"p4 {tag}", f"  4-bit packed", lambda: qa.quantize(x, block_size=b, bits=4, packed=True),
+                    f"q8 {tag}", "≤ 1.15")
+                if name != "aligned":
+                    rows[-1]["against"], rows[-1]["target"] = f"p4 aligned B={b}", "≤ 1.2 per element"
+                    rows[-1]["ratio"] = times[f"p4 {tag}"] / times[f"p4 aligned B={b}"] * per_el[1] / per_el[0]
+                    add(f"q8b {tag}", "  8-bit, per element vs the aligned rows",
+                        lambda: qa.quantize(x, block_size=b), f"q8 aligned B={b}", "≤ 1.2 per element", per_el)
+                fl = floor.parts(n, 1)["read_f32"] + floor.parts(-(-n // 2), 1)["write_u8"]
+                times[f"floor {tag}"] = fl
+                rows.append({"case": "  floor (read x + packed write)", "ms": fl * 1e3, "against": f"p4 {tag}",
+                             "ratio": times[f"p4 {tag}"] / fl if fl else None, "target": "packed ≤ 1.2"})
+                add(f"s4 {tag}", "  4-bit packed symmetric signed",
+                    lambda: qa.quantize(x, block_size=b, bits=4, signed=True, symmetric=True, packed=True),
+                    f"p4 {tag}", "≤ 1.15")
+                add(f"s8 {tag}", "  8-bit symmetric signed",
+                    lambda: qa.quantize(x, block_size=b, signed=True, symmetric=True), f"q8 {tag}", "≤ 1.15")
+                q4 = qa.quantize(x, block_size=b, bits=4, signed=True, symmetric=True)
+                p4 = qa.quantize(x, block_size=b, bits=4, signed=True, symmetric=True, packed=True)
+                add(f"dq4 {tag}", "  dequantize 4-bit signed unpacked", q4.dequantize)
+                add(f"dp4 {tag}", "  dequantize 4-bit signed packed", p4.dequantize, f"dq4 {tag}", "≤ 1.2")
+                u4 = qa.quantize(x, block_size=b, bits=4)
+                pu4 = qa.quantize(x, block_size=b, bits=4, packed=True)
+                add(f"du4 {tag}", "  dequantize 4-bit unpacked", u4.dequantize)
+                add(f"dpu4 {tag}", "  dequantize 4-bit packed", pu4.dequantize, f"du4 {tag}", "≤ 1.2")
+                del q4, p4, u4, pu4
+                if name == "aligned":
+                    for sym in (False, True):
+                        f = _ort_4bits(x, b, sym)
+                        if f is None:
+                            missing["onnxruntime"] = "no onnxruntime.capi._pybind_state.quantize_matmul_4bits"
+                        else:
+                            used = _threads_used(f)
+                            add(f"ort {tag} {sym}", f"  onnxruntime quantize_matmul_4bits{' symmetric' if sym else ''} "
+                                f"({used:.1f} threads busy)", f, f"{'s4' if sym else 'p4'} {tag}", "≥ 12")
+                    if b == 32:
+                        for kind in ("Q4_0", "Q4_1", "Q8_0"):
+                            g = _gguf(x, kind)
+                            if g is None:
+                                missing["gguf-py"] = "not installed (pip install gguf)"
+                            else:
+                                add(f"gguf {kind}", f"  gguf-py quants.quantize {kind} (other rounding)", g,
+                                    f"p4 {tag}", "")
+            if name == "aligned":
+                add("axis0", f"{shape[0]}×{shape[1]} per channel axis=0", lambda: qa.quantize(x, axis=0))
+                add("axis-1", "  per channel axis=-1", lambda: qa.quantize(x, axis=-1), "axis0", "≤ 1.2")
+                qt, pt = qa.quantize(x, bits=4), qa.quantize(x, bits=4, packed=True)
+                add("dqt", "  dequantize per tensor 4-bit unpacked", qt.dequantize)
+                add("dpt", "  dequantize per tensor 4-bit packed", pt.dequantize, "dqt", "≤ 1.2")
+                qs, ps = qa.quantize(x, bits=4, signed=True), qa.quantize(x, bits=4, signed=True, packed=True)
+                add("dqts", "  dequantize per tensor 4-bit signed unpacked", qs.dequantize)
+                add("dpts", "  dequantize per tensor 4-bit signed packed", ps.dequantize, "dqts", "≤ 1.2")
+                del qt, pt, qs, ps
+            del x
+    finally:
+        qa.set_num_threads(old)
+    print(file=sys.stderr)
+    head = ["low-bit, 1 thread", "ms", "ratio", "against", "target"]
+    table = [[r["case"], fmt_ms(r["ms"]), "" if r["ratio"] is None else f"{r['ratio']:.2f}",
+              "" if r["against"] is None else r["against"], r["target"]] for r in rows]
+    print(render(head, table, markdown))
+    print("ratio: time / the 'against' row's time (per element where marked); for onnxruntime and gguf-py that is "
+          "their time / qaffine's packed 4-bit (≥ 12: qaffine at least 12× faster). gguf-py rounds as llama.cpp does (Q4_0: scale from the "
+          "value of largest magnitude / -8, Q4_1: min and (max - min) / 15, Q8_0: max|x| / 127), so its codes are not "
+          "qaffine's: time only. onnxruntime's blocks run along the first axis of the same array (its K×N layout).")
+    for peer, why in missing.items():
+        print(f"skipped {peer} in the low-bit table: {why}")
+    return rows
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -807,6 +955,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     help="shape of the per-axis workload (axis 0), default 4096x4096")
     ap.add_argument("--block-sizes", type=lambda s: [int(v) for v in s.split(",")], default=[32, 64, 128],
                     help="per-block block sizes along the last axis (default 32,64,128)")
+    ap.add_argument("--lowbit-rows", type=int, default=4096,
+                    help="rows of the low-bit workload's arrays (default 4096: 4096x4096, 4096x4095, 55924x300)")
     ap.add_argument("--repeats", type=int, default=None, help="fixed number of timed samples per cell")
     ap.add_argument("--json", metavar="PATH", help="also write every timing and the machine description here")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
@@ -846,6 +996,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     cases: List[Case] = []
     for w in args.workloads:
+        if w == "lowbit":
+            continue  # its own table, after the others
         if w in ("per-tensor", "dequantize", "per-tensor-16bit"):
             cases += [Case(w, (n,), None) for n in sizes]
         elif w == "per-axis":
@@ -882,7 +1034,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           + (f", onnxruntime {ort.__version__}" if ort is not None else "")
           + f" — {cpu_model()}, {all_cpus()} CPUs")
     print()
-    print(render(head, rows, args.markdown))
+    if results:
+        print(render(head, rows, args.markdown))
     print()
     print("ms: best of the repeats. (N×) = that peer's time / qaffine's (both allocate their result). "
           "qa out= writes into a preallocated buffer; qa avx2 is qa out= with the AVX2 kernels. "
@@ -909,6 +1062,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"≤ {CALL_TARGET_US} µs target), with out= {overhead['quantize_out']:.2f} µs; qa.dequantize "
           f"{overhead['dequantize']:.2f} µs, with out= {overhead['dequantize_out']:.2f} µs")
     print(f"total {elapsed:.1f} s")
+    lowbit_rows: List[Dict[str, Any]] = []
+    if "lowbit" in args.workloads:
+        print()
+        lowbit_rows = lowbit(plan, floor, args.block_sizes, args.markdown, args.lowbit_rows)
 
     if args.json:
         doc = {
@@ -935,6 +1092,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "call_overhead_us": overhead,
             "skipped": skipped,
             "results": results,
+            "lowbit": lowbit_rows,
         }
         if calibrated is not None:
             doc["calibration"] = calibrated

@@ -478,6 +478,15 @@ def pack_codes(codes: Any, bits: int) -> np.ndarray:
     return np.frombuffer(bytes(out), dtype=np.uint8)
 
 
+def pack_codes_bits(codes: Any, bits: int) -> np.ndarray:
+    """pack_codes for large arrays, through NumPy's bit arrays: the low w bits of each code, lowest first, one
+    after another (bit j of the stream is bit j % 8 of byte j // 8), zero bits after the last code."""
+    w = {1: 1, 2: 2, 3: 4, 4: 4}[bits]
+    as_bytes = np.ascontiguousarray(codes).reshape(-1, 1).view(np.uint8)
+    stream = np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :w].reshape(-1)
+    return np.packbits(stream, bitorder="little")
+
+
 def onnx_pack_codes(codes: Any, bits: int, signed: bool) -> Any:
     """ONNX's own packing of codes as (u)int4 (bits 3-4) or (u)int2 (bits 2) tensor raw data; None for 1 bit."""
     import ml_dtypes

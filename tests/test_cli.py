@@ -510,3 +510,20 @@ def test_every_positional_argument_has_help() -> None:
         section = usage.split("positional arguments:", 1)[1].splitlines()
         line = next(line for line in section if line.strip().startswith(metavar))
         assert len(line.split()) > 1, f"{metavar} of {command} has no help text:\n{usage}"
+
+
+@pytest.mark.parametrize("mode", [{"bits": 4, "signed": True, "packed": True, "block_size": 8},
+                                  {"bits": 3, "packed": True}, {"bits": 1, "packed": True, "axis": 1}],
+                         ids=["block8-4bit-signed", "tensor-3bit", "axis1-1bit"])
+def test_streaming_packed_pieces_come_packed_from_the_kernels(tmp_path: Path, mode: Dict[str, Any],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces that fill whole bytes are written as the kernels' packed bytes: the Python packer is not used,
+    and file, parameters and error statistics equal the in-memory result (with 4-bit fields the last piece
+    ends mid-byte)."""
+    def no_pack(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the stream packed codes in Python")
+
+    monkeypatch.setattr(_stream._packing, "pack", no_pack)
+    x = np.random.default_rng(3).standard_normal((13, 64)).astype(np.float32)
+    # 4-row pieces: 252 codes fill whole bytes of 4-bit fields, 256 of 1-bit ones
+    _check_stream(tmp_path, x if "axis" in mode else x[:, :63], mode, chunk=64 * 4)

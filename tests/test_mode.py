@@ -269,7 +269,9 @@ def test_new_qparams_pickles_go_through_the_mode() -> None:
 
 # ------------------------------------------------------------------------------------------- one kernel call
 _COMPUTE = {"minmax", "choose_qparams", "choose_qparams_array", "quantize", "quantize_dynamic", "dequantize",
-            "minmax_groups", "quantize_groups", "quantize_dynamic_groups", "dequantize_groups"}
+            "minmax_groups", "quantize_groups", "quantize_dynamic_groups", "dequantize_groups",
+            "quantize_packed", "quantize_dynamic_packed", "quantize_groups_packed", "quantize_dynamic_groups_packed",
+            "dequantize_packed", "dequantize_groups_packed"}
 
 
 class _Counting:

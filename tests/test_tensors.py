@@ -35,8 +35,12 @@ MODES: List[Dict[str, Any]] = [
     dict(block_size=32),
     dict(block_size=5, axis=0),
     dict(block_size=16, compat="torch", signed=True),
+    dict(bits=4, signed=True, packed=True),
+    dict(block_size=32, bits=4, packed=True),
+    dict(axis=0, bits=2, packed=True),
 ]
-MODE_IDS = ["default", "sym4", "tight6", "torch", "axis0", "axis-1sym4", "block32", "block5axis0", "block16torch"]
+MODE_IDS = ["default", "sym4", "tight6", "torch", "axis0", "axis-1sym4", "block32", "block5axis0", "block16torch",
+            "packed4signed", "packed4block32", "packed2axis0"]
 
 
 def _values(shape: Any, seed: int = 0) -> np.ndarray:
@@ -98,7 +102,7 @@ def test_tensor_input_gives_the_bytes_of_the_numpy_values(simd_level: str, kind:
     t, ref = MAKERS[kind](x)
     assert outcome(lambda: qa.quantize(t, **mode)) == outcome(lambda: qa.quantize(ref, **mode))
     p = qa.quantize(ref, **mode).params
-    compat = {"compat": mode["compat"]} if "compat" in mode else {}
+    compat = {k: mode[k] for k in ("compat", "packed") if k in mode}
     assert outcome(lambda: qa.quantize(t, p, **compat)) == outcome(lambda: qa.quantize(ref, p, **compat))
     bounds = _range_bounds(x, mode)
     lo, hi = qa.minmax(t, **bounds)
@@ -106,7 +110,7 @@ def test_tensor_input_gives_the_bytes_of_the_numpy_values(simd_level: str, kind:
     assert np.array_equal(np.asarray(lo, dtype=np.float64), np.asarray(lo_ref, dtype=np.float64))
     assert np.array_equal(np.asarray(hi, dtype=np.float64), np.asarray(hi_ref, dtype=np.float64))
     if not bounds:
-        kw = {k: v for k, v in mode.items() if k != "compat"}
+        kw = {k: v for k, v in mode.items() if k not in ("compat", "packed")}
         assert qa.choose_qparams(lo, hi, **kw) == qa.choose_qparams(lo_ref, hi_ref, **kw)
     if isinstance(t, torch.Tensor):
         assert t.requires_grad  # read through detach(): the caller's tensor is left as it was
@@ -309,8 +313,10 @@ def _check_outputs(q: "qa.QuantizedArray") -> None:
 
 
 @pytest.mark.parametrize("mode", [{}, dict(bits=4, signed=True, symmetric=True), dict(axis=0), dict(axis=-1),
-                                  dict(block_size=16), dict(block_size=3, axis=0), dict(bits=3, packed=True)],
-                         ids=["default", "sym4", "axis0", "axis-1", "block16", "block3axis0", "packed3"])
+                                  dict(block_size=16), dict(block_size=3, axis=0), dict(bits=3, packed=True),
+                                  dict(block_size=16, bits=4, packed=True), dict(axis=0, bits=4, signed=True, packed=True)],
+                         ids=["default", "sym4", "axis0", "axis-1", "block16", "block3axis0", "packed3", "packed4block16",
+                              "packed4axis0signed"])
 def test_16bit_dequantize_is_the_cast_of_the_float32_result(simd_level: str, mode: Dict[str, Any]) -> None:
     """Every length around the register widths (tails), every mode: float16 = NumPy's cast, bfloat16 =
     ml_dtypes' and torch's casts of the float32 result (round to nearest even)."""

@@ -9,6 +9,7 @@
 #include <qaffine/convert.hpp>
 #include <qaffine/dynamic.hpp>
 #include <qaffine/granular.hpp>
+#include <qaffine/packed.hpp>
 #include <qaffine/qparams.hpp>
 #include <qaffine/quantize.hpp>
 
@@ -169,6 +170,100 @@ void widen(const py::array& src, py::array out, bool bf16) {
     else qaffine::widen_f16(s, n, d);
 }
 
+// ---- packed codes (1-, 2- or 4-bit fields): the same kernels writing the packed bytes directly ------------
+
+/// The packed bytes: uint8, C-contiguous, writeable, packed_bytes(n, width) long; [qmin, qmax] must fit a
+/// field. Zeroes the last byte (its bits past the last code stay zero).
+std::uint8_t* packed_out(py::array& out, std::size_t n, unsigned width, bool is_signed, const qaffine::scheme& sc) {
+    if (width != 1 && width != 2 && width != 4) throw py::value_error("field width must be 1, 2 or 4");
+    if (out.dtype().kind() != 'u' || out.itemsize() != 1) throw py::type_error("packed out must be a uint8 array");
+    auto* b = static_cast<std::uint8_t*>(writable(out, qaffine::packed_bytes(n, width)));
+    const std::int32_t lo = is_signed ? -(1 << (width - 1)) : 0, hi = is_signed ? (1 << (width - 1)) - 1 : (1 << width) - 1;
+    if (sc.qmin < lo || sc.qmax > hi) throw py::value_error("[qmin, qmax] does not fit the packed field");
+    if (out.size() != 0) b[out.size() - 1] = 0;
+    return b;
+}
+
+bool quantize_packed(const py::array& x, float scale, std::int32_t zero_point, const qaffine::scheme& sc,
+                     qaffine::rounding r, unsigned width, bool is_signed, py::array out, bool bf16) {
+    const fkind k = float_kind(x, bf16);
+    const qaffine::strided_view v = describe(x);
+    std::uint8_t* b = packed_out(out, v.size, width, is_signed, sc);
+    const float ks = qaffine::kernel_scale(scale, r);
+    py::gil_scoped_release nogil;
+    return visit(k, is_signed, [&](auto t) {
+        using D = decltype(t);
+        return qaffine::quantize_strided<typename D::src, typename D::real>(
+            r, v, ks, zero_point, sc.qmin, sc.qmax, qaffine::packed_codes<typename D::code>{b, width});
+    });
+}
+
+py::tuple quantize_dynamic_packed(const py::array& x, const qaffine::scheme& sc, qaffine::rounding r, unsigned width,
+                                  bool is_signed, py::array out, bool bf16) {
+    const fkind k = float_kind(x, bf16);
+    const qaffine::strided_view v = describe(x);
+    std::uint8_t* b = packed_out(out, v.size, width, is_signed, sc);
+    qaffine::dynamic_result res;
+    {
+        py::gil_scoped_release nogil;
+        res = visit(k, is_signed, [&](auto t) {
+            using D = decltype(t);
+            return qaffine::quantize_dynamic_status<typename D::src, typename D::real>(
+                v, sc, r, qaffine::packed_codes<typename D::code>{b, width});
+        });
+    }
+    raise_non_finite(res.status);
+    return py::make_tuple(res.params.scale, res.params.zero_point);
+}
+
+bool quantize_groups_packed(const py::array& x, const qaffine::layout& g, const f32_array& scale,
+                            const i32_array& zero_point, const qaffine::scheme& sc, qaffine::rounding r,
+                            unsigned width, bool is_signed, py::array out) {
+    const fkind k = group_input(x, g);
+    std::uint8_t* b = packed_out(out, g.size(), width, is_signed, sc);
+    const std::size_t G = g.groups();
+    if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
+        throw py::value_error("scale and zero_point must have one value per group");
+    const float* ks = scale.data();
+    std::vector<float> reciprocal;  // the kernels multiply by float32(1 / scale) for the torch roundings
+    if (r != qaffine::rounding::divide) {
+        reciprocal.resize(G);
+        for (std::size_t i = 0; i < G; ++i) reciprocal[i] = qaffine::kernel_scale(ks[i], r);
+        ks = reciprocal.data();
+    }
+    const void* data = x.data();
+    const std::int32_t* z = zero_point.data();
+    py::gil_scoped_release nogil;
+    return visit(k, is_signed, [&](auto t) {
+        using D = decltype(t);
+        return qaffine::quantize_groups(r, static_cast<const typename D::real*>(data), g, ks, z, sc.qmin, sc.qmax,
+                                        qaffine::packed_codes<typename D::code>{b, width});
+    });
+}
+
+py::tuple quantize_dynamic_groups_packed(const py::array& x, const qaffine::layout& g, const qaffine::scheme& sc,
+                                         qaffine::rounding r, unsigned width, bool is_signed, py::array out) {
+    const fkind k = group_input(x, g);
+    std::uint8_t* b = packed_out(out, g.size(), width, is_signed, sc);
+    const auto G = static_cast<py::ssize_t>(g.groups());
+    f32_array scale(G);
+    i32_array zp(G);
+    float* s = scale.mutable_data();
+    std::int32_t* z = zp.mutable_data();
+    const void* data = x.data();
+    qaffine::dynamic_status st;
+    {
+        py::gil_scoped_release nogil;
+        st = visit(k, is_signed, [&](auto t) {
+            using D = decltype(t);
+            return qaffine::quantize_dynamic_groups(static_cast<const typename D::real*>(data), g, sc, r, s, z,
+                                                    qaffine::packed_codes<typename D::code>{b, width});
+        });
+    }
+    raise_non_finite(st);
+    return py::make_tuple(scale, zp);
+}
+
 }  // namespace
 
 void register_quantize(py::module_& m) {
@@ -192,6 +287,18 @@ void register_quantize(py::module_& m) {
     m.def("quantize_dynamic_groups", &quantize_dynamic_groups, py::arg("x"), py::arg("layout"), py::arg("scheme"),
           py::arg("rounding"), py::arg("out"),
           "Dynamic per-channel/per-block quantize: (scale[], zero_point[]); FoundNaN / FoundInf.");
+    m.def("quantize_packed", &quantize_packed, py::arg("x"), py::arg("scale"), py::arg("zero_point"),
+          py::arg("scheme"), py::arg("rounding"), py::arg("width"), py::arg("signed"), py::arg("out"),
+          py::arg("bf16") = false, "quantize() into packed fields of `width` bits (out: uint8 bytes); returns has_nan.");
+    m.def("quantize_dynamic_packed", &quantize_dynamic_packed, py::arg("x"), py::arg("scheme"), py::arg("rounding"),
+          py::arg("width"), py::arg("signed"), py::arg("out"), py::arg("bf16") = false,
+          "quantize_dynamic() into packed fields: (scale, zero_point); FoundNaN / FoundInf.");
+    m.def("quantize_groups_packed", &quantize_groups_packed, py::arg("x"), py::arg("layout"), py::arg("scale"),
+          py::arg("zero_point"), py::arg("scheme"), py::arg("rounding"), py::arg("width"), py::arg("signed"),
+          py::arg("out"), "quantize_groups() into packed fields; returns has_nan.");
+    m.def("quantize_dynamic_groups_packed", &quantize_dynamic_groups_packed, py::arg("x"), py::arg("layout"),
+          py::arg("scheme"), py::arg("rounding"), py::arg("width"), py::arg("signed"), py::arg("out"),
+          "quantize_dynamic_groups() into packed fields: (scale[], zero_point[]); FoundNaN / FoundInf.");
 }
 
 }  // namespace qaffine_py

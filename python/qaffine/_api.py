@@ -597,6 +597,8 @@ def quantize(
     if qmode.packed and out is not None:
         raise ValueError("out= cannot be combined with packed=True; the packed bytes are a new array")
     rounding = mode.kernel_rounding(compat)
+    if qmode.packed:
+        return _quantize_packed(a, params, qmode, rounding)
     codes = _codes_out(out, a, mode.dtype, x)
     if params is None and a.size == 0:
         raise ValueError(_EMPTY_DYNAMIC)
@@ -628,9 +630,45 @@ def quantize(
             if _kernels.quantize_groups(a, lay, params, rounding, codes):
                 raise _bad_values(a, inf=False)
             p = params._with_axis(mode.axis)  # e.g. choose_qparams(lo, hi, axis=-1): same values, axis resolved
-    if qmode.packed:
-        return QuantizedArray._trusted(_packing.pack(codes, qmode.bits), p, qmode, a.shape)
     return QuantizedArray._trusted(codes, p, qmode, a.shape)
+
+
+def _quantize_packed(a: np.ndarray, params: Optional[QParams], qmode: Mode, rounding: "_core.Rounding") -> QuantizedArray:
+    """quantize(..., packed=True): the kernels write the packed bytes directly (no unpacked codes)."""
+    mode = qmode.with_packed(False)
+    nbytes = _packing.packed_size(a.size, qmode.bits)
+    packed = _empty((nbytes,), _U8, nbytes)
+    if params is None and a.size == 0:
+        raise ValueError(_EMPTY_DYNAMIC)
+    if mode.axis is None:
+        if params is None:
+            try:
+                scale, zero_point = _kernels.quantize_dynamic_packed(a, mode, rounding, packed)
+            except _kernels.FoundNaN:
+                raise _bad_values(a, inf=False) from None
+            except _kernels.FoundInf:  # per tensor: no NaN anywhere
+                raise _bad_values(a, nan=False) from None
+            p = QParams._trusted(np.float32(scale), int(zero_point), mode)
+        else:
+            p = params
+            if _kernels.quantize_packed(a, p, rounding, packed):
+                raise _bad_values(a, inf=False)
+    else:
+        lay = mode.layout(a.shape)
+        if params is None:
+            try:
+                scale_g, zp_g = _kernels.quantize_dynamic_groups_packed(a, lay, mode, rounding, packed)
+            except _kernels.FoundNaN:
+                raise _bad_values(a, inf=False) from None
+            except _kernels.FoundInf:  # per group: a NaN may be in another group
+                raise _bad_values(a) from None
+            p = QParams._trusted(scale_g.reshape(lay.params_shape), zp_g.reshape(lay.params_shape), mode)
+        else:
+            _check_params_shape(params, lay.params_shape)
+            if _kernels.quantize_groups_packed(a, lay, params, rounding, packed):
+                raise _bad_values(a, inf=False)
+            p = params._with_axis(mode.axis)
+    return QuantizedArray._trusted(packed, p, qmode, a.shape)
 
 
 def dequantize(
@@ -655,10 +693,16 @@ def dequantize(
     >>> qa.dequantize(np.uint8([10, 11, 0]), p)
     array([ 0. ,  0.5, -5. ], dtype=float32)
     """
+    packed: Optional[np.ndarray] = None  # the packed bytes, read by the kernels directly
     if isinstance(q, QuantizedArray):
         if params is not None:
             raise TypeError("params is already part of a QuantizedArray; pass one or the other")
-        codes, p = q.codes(), q.params
+        p = q.params
+        if q.packed:
+            packed = np.ascontiguousarray(q.values)
+            codes = np.broadcast_to(np.zeros((), dtype=q.dtype), q.shape)  # shape and dtype only: no codes made
+        else:
+            codes = q.values
     else:
         if params is None:
             raise TypeError("dequantize(codes, params) needs params (a qaffine.QParams)")
@@ -680,10 +724,19 @@ def dequantize(
         if out.dtype != dt:
             raise TypeError(f"out has dtype {out.dtype}, expected {dt}")
         _check_out_layout(out, codes.shape)
-        if np.may_share_memory(out, codes):
+        if np.may_share_memory(out, codes if packed is None else packed):
             raise ValueError("out overlaps the codes; pass a separate buffer")
         result = out
     mode = p._mode
+    if packed is not None:
+        assert isinstance(q, QuantizedArray)
+        if mode.axis is None:
+            _kernels.dequantize_packed(packed, q._mode, p, result)
+            return result
+        lay = mode.resolved(codes.shape).layout(codes.shape)
+        _check_params_shape(p, lay.params_shape)
+        _kernels.dequantize_groups_packed(packed, lay, q._mode, p, result)
+        return result
     if mode.axis is None:
         _kernels.dequantize(codes, p, result)
         return result

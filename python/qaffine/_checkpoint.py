@@ -43,25 +43,6 @@ __all__ = ["Report", "TensorRow", "checkpoint_info", "dequantize_checkpoint", "i
            "quantize_checkpoint"]
 
 
-# ------------------------------------------------------------------------------------------- stand-ins
-def _as_input(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """What ``qa.quantize`` / ``qa.minmax`` are given for a slice of a tensor.
-
-    Stand-in, to be replaced by ``x`` itself once ``qa.quantize`` and ``qa.minmax`` take ``ml_dtypes.bfloat16``
-    arrays (read in place by the kernels): until then a bfloat16 slice is widened to float32 (exact)."""
-    return x.astype(np.float32) if x.dtype.name == "bfloat16" else x
-
-
-def _dequantize_as(q: QuantizedArray, dtype: np.dtype[Any]) -> npt.NDArray[Any]:
-    """``q`` dequantized to ``dtype`` (float16, bfloat16, float32 or float64).
-
-    Stand-in, to be replaced by ``qa.dequantize(q, dtype=dtype)`` once dequantize writes float16 and
-    bfloat16 itself: until then float32, then cast (round to nearest even, the same values)."""
-    if dtype in (np.dtype(np.float32), np.dtype(np.float64)):
-        return q.dequantize(dtype=dtype)
-    return q.dequantize().astype(dtype)
-
-
 # ----------------------------------------------------------------------------------------------- inputs
 def is_checkpoint(path: str) -> bool:
     """Whether the command line treats ``path`` as a safetensors checkpoint (by its name)."""
@@ -340,7 +321,7 @@ def _quantize_tensor(f: st.SafetensorsFile, t: st.TensorInfo, h: Header, w: st.W
             lo: Any = None
             hi: Any = None
             for i, j in slices:
-                x = _as_input(src.read(i, j))
+                x = src.read(i, j)
                 try:
                     plo, phi = minmax(x) if a is None else minmax(x, axis=a)
                 except ValueError as e:
@@ -357,13 +338,13 @@ def _quantize_tensor(f: st.SafetensorsFile, t: st.TensorInfo, h: Header, w: st.W
             except ValueError as e:  # e.g. a float64 range whose scale does not fit float32
                 raise ValueError(f"{src.where}: {e}") from None
             for i, j in slices:
-                x = _as_input(src.read(i, j))
+                x = src.read(i, j)
                 emit(x, quantize(x, p))
             scale[...] = p.scale
             zero_point[...] = p.zero_point
         else:
             for i, j in slices:
-                x = _as_input(src.read(i, j))
+                x = src.read(i, j)
                 try:
                     q = quantize(x, axis=a, block_size=block, **kw)
                 except ValueError as e:
@@ -496,7 +477,7 @@ def _dequantize_tensor(f: st.SafetensorsFile, qt: st.Quantized, out: str, w: st.
                 q = QuantizedArray(np.array(f.read_bytes(qt.codes, first, n)), cp, shape=shape, packed=True)
             else:
                 q = QuantizedArray(np.ascontiguousarray(f.read(qt.codes, i, j) if h.shape else f.read(qt.codes)), cp)
-            w.write_array(qt.name, _dequantize_as(q, dtype))
+            w.write_array(qt.name, q.dequantize(dtype=dtype))
             bar.update(q.size * dtype.itemsize)
     finally:
         bar.close()

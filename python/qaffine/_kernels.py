@@ -13,7 +13,7 @@ from typing import Any, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from . import _core
+from . import _core, _packing
 from ._mode import DEFAULT, Layout, Mode
 from ._params import QParams
 from ._tensors import Bf16Bits, widen
@@ -21,9 +21,11 @@ from ._tensors import Bf16Bits, widen
 #: What the dynamic kernels raise, instead of writing codes, for NaN or an infinity in their input.
 FoundNaN, FoundInf = _core.FoundNaN, _core.FoundInf
 
-__all__ = ["FoundInf", "FoundNaN", "HISTOGRAM_MIN_EXPONENT", "choose_qparams", "choose_qparams_array", "dequantize", "dequantize_groups", "histogram_bin", "histogram_count",
-           "histogram_exponent", "histogram_mse_range", "histogram_rebin", "minmax", "minmax_groups",
-           "quantize", "quantize_default", "quantize_dynamic", "quantize_dynamic_groups", "quantize_groups"]
+__all__ = ["FoundInf", "FoundNaN", "HISTOGRAM_MIN_EXPONENT", "choose_qparams", "choose_qparams_array", "dequantize",
+           "dequantize_groups", "dequantize_groups_packed", "dequantize_packed", "histogram_bin", "histogram_count",
+           "histogram_exponent", "histogram_mse_range", "histogram_rebin", "minmax", "minmax_groups", "quantize",
+           "quantize_default", "quantize_dynamic", "quantize_dynamic_groups", "quantize_dynamic_groups_packed",
+           "quantize_dynamic_packed", "quantize_groups", "quantize_groups_packed", "quantize_packed"]
 
 _DEFAULT_SCHEME = DEFAULT.kernel_scheme
 _ONNX = DEFAULT.kernel_rounding("onnx")
@@ -237,3 +239,43 @@ def histogram_rebin(counts: np.ndarray, k: int, base: int, k2: int, base2: int, 
 def histogram_mse_range(counts: np.ndarray, k: int, base: int, lo: float, hi: float, zeros: int, levels: float,
                         symmetric: bool, include_zero: bool) -> Tuple[float, float, float]:
     return _core.histogram_mse_range(counts, k, base, lo, hi, zeros, levels, symmetric, include_zero)
+
+
+
+# ------------------------------------------------------------------------------------------ packed codes
+# The same kernels writing / reading the packed bytes (fields of Mode.field_width bits) directly.
+def _width(mode: Mode) -> int:
+    return _packing.container_bits(mode.bits)
+
+
+def quantize_dynamic_packed(a: np.ndarray, mode: Mode, rounding: "_core.Rounding", out: np.ndarray) -> Tuple[float, int]:
+    return _core.quantize_dynamic_packed(a, mode.kernel_scheme, rounding, _width(mode), mode.signed, out, _bf16(a))
+
+
+def quantize_packed(a: np.ndarray, p: QParams, rounding: "_core.Rounding", out: np.ndarray) -> bool:
+    mode = p._mode
+    return bool(_core.quantize_packed(a, float(p.scale), p.zero_point, mode.kernel_scheme, rounding, _width(mode),
+                                      mode.signed, out, _bf16(a)))
+
+
+def quantize_dynamic_groups_packed(a: np.ndarray, lay: Layout, mode: Mode, rounding: "_core.Rounding",
+                                   out: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    return _core.quantize_dynamic_groups_packed(_grouped(a), lay.kernel, mode.kernel_scheme, rounding, _width(mode),
+                                                mode.signed, out)
+
+
+def quantize_groups_packed(a: np.ndarray, lay: Layout, p: QParams, rounding: "_core.Rounding", out: np.ndarray) -> bool:
+    mode = p._mode
+    return bool(_core.quantize_groups_packed(_grouped(a), lay.kernel, p.scale.reshape(-1), p.zero_point.reshape(-1),
+                                             mode.kernel_scheme, rounding, _width(mode), mode.signed, out))
+
+
+def dequantize_packed(packed: np.ndarray, mode: Mode, p: QParams, out: np.ndarray) -> None:
+    dst, bf16 = _out(out)
+    _core.dequantize_packed(packed, _width(mode), mode.signed, float(p.scale), p.zero_point, dst, bf16)
+
+
+def dequantize_groups_packed(packed: np.ndarray, lay: Layout, mode: Mode, p: QParams, out: np.ndarray) -> None:
+    dst, bf16 = _out(out)
+    _core.dequantize_groups_packed(packed, lay.kernel, _width(mode), mode.signed, p.scale.reshape(-1),
+                                   p.zero_point.reshape(-1), dst, bf16)

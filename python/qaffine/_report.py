@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _tensors
+from . import _packing
 from ._api import QuantizedArray, _as_float_array, quantize
 
 if TYPE_CHECKING:  # matplotlib is optional: imported lazily, at run time only inside plot()
@@ -77,6 +78,26 @@ class ErrorStats:
 
     def add(self, x: npt.NDArray[Any], x_hat: npt.NDArray[Any], codes: npt.NDArray[Any]) -> None:
         """One chunk: data, its dequantized values and its (unpacked) codes, any matching shapes."""
+        self._add_errors(x, x_hat)
+        flat = np.ascontiguousarray(codes).reshape(-1)
+        patterns = flat.view(np.uint8 if flat.dtype.itemsize == 1 else np.uint16)
+        self.histogram += np.bincount(patterns, minlength=self.histogram.size)
+
+    def add_packed(self, x: npt.NDArray[Any], x_hat: npt.NDArray[Any], packed: npt.NDArray[Any], signed: bool) -> None:
+        """One chunk whose codes are packed bytes (fields of container_bits(bits), the last byte zero-padded):
+        the histogram counts the fields of each position in the byte, without unpacking them."""
+        self._add_errors(x, x_hat)
+        w = _packing.container_bits(self.bits)
+        per, mask = 8 // w, (1 << w) - 1
+        counts = np.zeros(1 << w, dtype=np.int64)
+        for j in range(per):
+            counts += np.bincount((packed >> np.uint8(j * w)) & np.uint8(mask), minlength=1 << w)
+        counts[0] -= packed.size * per - x.size  # the padding fields of the last byte
+        field = np.arange(1 << w)
+        code = np.where(field >= 1 << (w - 1), field - (1 << w), field) if signed else field
+        self.histogram[code & 0xFF] += counts
+
+    def _add_errors(self, x: npt.NDArray[Any], x_hat: npt.NDArray[Any]) -> None:
         xf, hf = x.reshape(-1), x_hat.reshape(-1)
         for i in range(0, xf.size, _SLICE):
             xs = xf[i:i + _SLICE].astype(np.float64)
@@ -88,9 +109,6 @@ class ErrorStats:
             self.max_abs = max(self.max_abs, float(d.max()))
             self.signal += float(np.square(xs, out=xs).sum())
         self.count += xf.size
-        flat = np.ascontiguousarray(codes).reshape(-1)
-        patterns = flat.view(np.uint8 if flat.dtype.itemsize == 1 else np.uint16)
-        self.histogram += np.bincount(patterns, minlength=self.histogram.size)
 
     def result(self) -> QuantizationError:
         n = max(self.count, 1)

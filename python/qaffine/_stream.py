@@ -326,7 +326,9 @@ def _normalize_options(shape: Tuple[int, ...], name: str, axis: Optional[int], b
 
 
 class _CodeSink:
-    """Writes codes into the open zip entry, packing them (with a carry of < 8 codes) if needed."""
+    """Writes codes into the open zip entry, packing them (with a carry of < 8 codes) if needed. Pieces that
+    start on a byte boundary of the fields and fill whole bytes (or end the array) come packed from the kernels
+    (write_packed): then nothing is unpacked or packed here."""
 
     def __init__(self, f: IO[bytes], bits: Optional[int]) -> None:
         self._f = f
@@ -345,6 +347,16 @@ class _CodeSink:
         if whole:
             self._f.write(_packing.pack(flat[:whole], self._bits).data)
         self._carry = flat[whole:].copy() if whole < flat.size else None
+
+    def takes_packed(self, size: int, last: bool) -> bool:
+        """Whether a piece of `size` codes can be written as the kernels' packed bytes."""
+        if self._bits is None or self._carry is not None:
+            return False
+        return last or size % (8 // _packing.container_bits(self._bits)) == 0
+
+    def write_packed(self, packed: npt.NDArray[Any]) -> None:
+        assert self._carry is None
+        self._f.write(packed.data)
 
     def close(self) -> None:
         if self._bits is not None and self._carry is not None:
@@ -477,14 +489,24 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int, progress: 
                 sink = _CodeSink(f, h.bits if h.packed else None)
 
                 def emit(x: npt.NDArray[Any], q: QuantizedArray, piece: _Piece) -> None:
-                    sink.write(q.values)
                     x_hat = q.dequantize(out=hat_buf[:piece.size].reshape(piece.shape3))
-                    stats.add(x, x_hat, q.values)
+                    if q.packed:
+                        sink.write_packed(q.values)
+                        stats.add_packed(x, x_hat, q.values, h.signed)
+                    else:
+                        sink.write(q.values)
+                        stats.add(x, x_hat, q.values)
                     bar.update(piece.size * inp.dtype.itemsize)
+
+                def packed_here(piece: _Piece) -> bool:
+                    return sink.takes_packed(piece.size, piece.start + piece.size == inp.size)
 
                 def static(x: npt.NDArray[Any], p: QParams, piece: _Piece) -> None:
                     try:
-                        q = quantize(x, p, out=codes_buf[:piece.size].reshape(piece.shape3))
+                        if packed_here(piece):
+                            q = quantize(x, p, packed=True)
+                        else:
+                            q = quantize(x, p, out=codes_buf[:piece.size].reshape(piece.shape3))
                     except ValueError as e:
                         raise inp.bad_values(x, piece) or ValueError(f"{inp.name}: {e}") from None
                     emit(x, q, piece)
@@ -503,9 +525,10 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int, progress: 
                     for piece in grid.pieces(unit=block):
                         x = inp.read(piece)
                         try:
+                            pk = packed_here(piece)
                             q = quantize(x, axis=1, block_size=block, bits=h.bits, signed=h.signed,
-                                         symmetric=h.symmetric, include_zero=h.include_zero,
-                                         out=codes_buf[:piece.size].reshape(piece.shape3))
+                                         symmetric=h.symmetric, include_zero=h.include_zero, packed=pk,
+                                         out=None if pk else codes_buf[:piece.size].reshape(piece.shape3))
                         except ValueError as e:
                             raise inp.bad_values(x, piece) or ValueError(f"{inp.name}: {e}") from None
                         params_file.append(q.scale, q.zero_point)

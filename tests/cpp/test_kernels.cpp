@@ -1032,6 +1032,92 @@ void test_widen_16bit() {
     }
 }
 
+// Packed codes (mirrors tests/test_packed_kernels.py): the bytes that quantize_dynamic_groups, quantize_groups
+// and quantize_strided write into packed_codes equal the unpacked codes packed field by field here (first code in
+// the lowest bits), and dequantize of packed_view equals dequantize of the unpacked codes, at every level and
+// thread count, for every field width, row lengths that start rows inside bytes and schemes with and without
+// the sixteen-block kernel.
+template <class Q>
+std::vector<std::uint8_t> pack_reference(const std::vector<Q>& codes, unsigned width) {
+    const std::size_t per = 8 / width;
+    std::vector<std::uint8_t> out((codes.size() + per - 1) / per, 0);
+    for (std::size_t i = 0; i < codes.size(); ++i) {
+        const unsigned field = static_cast<unsigned>(static_cast<std::uint8_t>(codes[i])) & ((1u << width) - 1u);
+        out[i / per] = static_cast<std::uint8_t>(out[i / per] | (field << ((i % per) * width)));
+    }
+    return out;
+}
+
+template <class Q>
+void test_packed(std::mt19937_64& rng) {
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    const bool sgn = std::is_signed<Q>::value;
+    struct shape {
+        std::size_t outer, channels, inner, block;
+    };
+    const shape shapes[] = {{3, 1, 1, 1}, {5, 13, 1, 3}, {3, 130, 1, 32}, {7, 523, 1, 32}, {2, 1040, 1, 64},
+                            {4, 33, 1, 0}, {1, 9, 7, 0}, {2, 11, 5, 2}, {300, 1031, 1, 16}};
+    for (const shape& sh : shapes) {
+        const qaffine::layout g{sh.outer, sh.channels, sh.inner, sh.block};
+        std::vector<float> x(g.size());
+        for (auto& v : x) v = nd(rng);
+        for (int bits = 1; bits <= 4; ++bits) {
+            const unsigned w = qaffine::field_width(bits);
+            const std::int32_t qmin = sgn ? -(1 << (bits - 1)) : 0, qmax = sgn ? (1 << (bits - 1)) - 1 : (1 << bits) - 1;
+            for (bool sym : {false, true}) {
+                const qaffine::scheme sc{qmin, qmax, sym, true};
+                const std::size_t G = g.groups();
+                std::vector<float> s(G), s2(G);
+                std::vector<std::int32_t> z(G), z2(G);
+                std::vector<Q> codes(g.size());
+                qaffine::quantize_dynamic_groups(x.data(), g, sc, qaffine::rounding::divide, s.data(), z.data(),
+                                                 codes.data(), qaffine::simd_level::scalar);
+                const std::vector<std::uint8_t> ref = pack_reference(codes, w);
+                std::vector<float> back(g.size());
+                qaffine::dequantize_groups(codes.data(), g, s.data(), z.data(), back.data(), qaffine::simd_level::scalar);
+                std::vector<float> ks(G);
+                for (std::size_t k = 0; k < G; ++k) ks[k] = qaffine::kernel_scale(s[k], qaffine::rounding::multiply);
+                std::vector<Q> tcodes(g.size());
+                qaffine::quantize_groups(qaffine::rounding::multiply, x.data(), g, ks.data(), z.data(), qmin, qmax,
+                                         tcodes.data(), qaffine::simd_level::scalar);
+                const std::vector<std::uint8_t> tref = pack_reference(tcodes, w);
+                for (std::size_t threads : {std::size_t(1), std::size_t(3)}) {
+                    qaffine::set_num_threads(threads);
+                    for (auto level : levels()) {
+                        std::vector<std::uint8_t> got(ref.size(), 0xA5);
+                        if (!got.empty()) got.back() = 0;
+                        qaffine::quantize_dynamic_groups(x.data(), g, sc, qaffine::rounding::divide, s2.data(),
+                                                         z2.data(), qaffine::packed_codes<Q>{got.data(), w}, level);
+                        check(got == ref && s2 == s && z2 == z, "packed quantize_dynamic_groups",
+                              qaffine::to_string(level), g.size(), static_cast<std::size_t>(bits));
+                        std::fill(got.begin(), got.end(), std::uint8_t(0x5A));
+                        if (!got.empty()) got.back() = 0;
+                        qaffine::quantize_groups(qaffine::rounding::multiply, x.data(), g, ks.data(), z.data(), qmin,
+                                                 qmax, qaffine::packed_codes<Q>{got.data(), w}, level);
+                        check(got == tref, "packed quantize_groups", qaffine::to_string(level), g.size(),
+                              static_cast<std::size_t>(bits));
+                        std::vector<float> out(g.size());
+                        qaffine::dequantize_groups(qaffine::packed_view<Q>{ref.data(), w}, g, s.data(), z.data(),
+                                                   out.data(), level);
+                        check(same_bytes(out.data(), back.data(), out.size() * sizeof(float)), "packed dequantize_groups",
+                              qaffine::to_string(level), g.size(), static_cast<std::size_t>(bits));
+                        std::vector<float> flat(g.size());
+                        qaffine::dequantize_packed(qaffine::packed_view<Q>{ref.data(), w}, g.size(),
+                                                   qaffine::qparams{s[0], z[0], qmin, qmax}, flat.data(), level);
+                        std::vector<float> flat_ref(g.size());
+                        qaffine::dequantize(codes.data(), g.size(), qaffine::qparams{s[0], z[0], qmin, qmax},
+                                            flat_ref.data(), qaffine::simd_level::scalar);
+                        check(same_bytes(flat.data(), flat_ref.data(), flat.size() * sizeof(float)),
+                              "packed dequantize (per tensor)", qaffine::to_string(level), g.size(),
+                              static_cast<std::size_t>(bits));
+                    }
+                }
+                qaffine::set_num_threads(0);
+            }
+        }
+    }
+}
+
 int main(int argc, char** argv) {
     if (argc > 1 && std::sscanf(argv[1], "%u/%u", &g_shard, &g_shards) != 2) g_shards = 0;
     if (g_shards == 0 || g_shard >= g_shards) {
@@ -1098,6 +1184,8 @@ int main(int argc, char** argv) {
     if (mine()) test_block16<std::int16_t>(rng);
     if (mine()) test_block16_streaming<std::uint8_t>(rng);
     if (mine()) test_block16_streaming<std::uint16_t>(rng);
+    if (mine()) test_packed<std::uint8_t>(rng);
+    if (mine()) test_packed<std::int8_t>(rng);
     if (mine()) test_threads(rng);
     if (mine()) test_histogram<float>(rng);
     if (mine()) test_histogram<double>(rng);

@@ -56,13 +56,16 @@ inline minmax_result<T> minmax_chunks(const Chunks& chunks, simd_level level) {
     return all;
 }
 
-template <class T, class Chunks, class Q>
+// out: a Q* or packed_codes<Q> (packed.hpp); chunks other than the last hold a multiple of 64 elements, so
+// every thread's range starts on a byte boundary of packed codes.
+template <class T, class Chunks, class O>
 inline bool quantize_chunks(const Chunks& chunks, rounding r, float s, std::int32_t z, std::int32_t qmin,
-                            std::int32_t qmax, Q* out, simd_level level) {
+                            std::int32_t qmax, O out, simd_level level) {
     bool nan = false;
+    std::size_t pos = 0;
     chunks([&](const T* x, std::size_t n) {
-        nan = quantize_run_parallel(r, x, n, s, z, qmin, qmax, out, level) || nan;
-        out += n;
+        nan = put_run_parallel(r, x, n, s, z, qmin, qmax, out, pos, level) || nan;
+        pos += n;
     });
     return nan;
 }
@@ -75,10 +78,11 @@ inline minmax_result<T> minmax_strided(const strided_view& v, simd_level level =
     return detail::minmax_chunks<T>(detail::strided_chunks<Src, T>{v, level}, level);
 }
 
-/// Codes of every element of v with one (s, z) (`s` is kernel_scale(scale, r)); returns true if v held a NaN.
-template <class Src, class T, class Q>
+/// Codes of every element of v with one (s, z) (`s` is kernel_scale(scale, r)) into a Q* or packed_codes<Q>;
+/// returns true if v held a NaN.
+template <class Src, class T, class O>
 inline bool quantize_strided(rounding r, const strided_view& v, float s, std::int32_t z, std::int32_t qmin,
-                             std::int32_t qmax, Q* out, simd_level level = active_level()) {
+                             std::int32_t qmax, O out, simd_level level = active_level()) {
     return detail::quantize_chunks<T>(detail::strided_chunks<Src, T>{v, level}, r, s, z, qmin, qmax, out, level);
 }
 
@@ -89,8 +93,8 @@ struct dynamic_result {
 };
 
 namespace detail {
-template <class T, class Chunks, class Q>
-inline dynamic_result quantize_dynamic_chunks(const Chunks& chunks, const scheme& sc, rounding r, Q* out,
+template <class T, class Chunks, class O>
+inline dynamic_result quantize_dynamic_chunks(const Chunks& chunks, const scheme& sc, rounding r, O out,
                                               simd_level level) {
     dynamic_result res;
     const minmax_result<T> mm = minmax_chunks<T>(chunks, level);
@@ -109,8 +113,8 @@ inline dynamic_result quantize_dynamic_chunks(const Chunks& chunks, const scheme
 
 /// Range, parameters under `sc` and codes of v; NaN or ±Inf are reported in the status (nothing written).
 /// The scheme must be valid and fit Q (unchecked); throws what choose_qparams throws.
-template <class Src, class T, class Q>
-inline dynamic_result quantize_dynamic_status(const strided_view& v, const scheme& sc, rounding r, Q* out,
+template <class Src, class T, class O>
+inline dynamic_result quantize_dynamic_status(const strided_view& v, const scheme& sc, rounding r, O out,
                                               simd_level level = active_level()) {
     return detail::quantize_dynamic_chunks<T>(detail::strided_chunks<Src, T>{v, level}, sc, r, out, level);
 }

@@ -11,6 +11,8 @@
 // element-wise `_vec` kernels; no transposed copy is ever made.
 // quantize_dynamic_groups() finds each group's range, chooses its parameters and writes its codes; blocks
 // along the last axis do all three while the block is in L1 (one pass over memory).
+// Codes go to a Q* or to packed fields (packed_codes<Q>, packed.hpp) and come from a const Q* or a
+// packed_view<Q>: the same loops, split between threads only at byte boundaries of the fields.
 // Functions throw what choose_qparams throws; kernels never throw. Thread safety: pure functions.
 #pragma once
 
@@ -26,6 +28,7 @@
 
 #include "dequantize.hpp"
 #include "minmax.hpp"
+#include "packed.hpp"
 #include "parallel.hpp"
 #include "qparams.hpp"
 #include "quantize.hpp"
@@ -53,6 +56,14 @@ namespace detail {
 // unit_size() elements; splitting over units keeps every result identical to the serial loop.
 inline std::size_t unit_grain(std::size_t unit_size) noexcept {
     return std::max<std::size_t>(1, parallel_grain / std::max<std::size_t>(1, unit_size));
+}
+
+// parallel_ranges' align for the units of g's loops below (rows of I elements, or of C with I == 1, per
+// channel; blocks of B rows per block) given the field width of the codes (8: plain).
+inline std::size_t group_align(const layout& g, unsigned width, std::size_t plain = 1) noexcept {
+    const std::size_t C = g.channels, I = g.inner;
+    if (g.block == 0) return packed_align(width, plain, I == 1 ? C : I, 1, I == 1 ? C : I, 1);
+    return packed_align(width, plain, g.block * I, g.blocks(), C * I, g.outer);
 }
 
 }  // namespace detail
@@ -112,25 +123,31 @@ inline bool minmax_groups(const T* x, const layout& g, T* lo, T* hi, simd_level 
 
 /// Codes for every group; `s` holds kernel_scale(scale, r) per group. Returns true if x held a NaN.
 /// Multi-threaded over rows or blocks; the same bytes for any thread count.
-template <class T, class Q>
+template <class T, class O>
 inline bool quantize_groups(rounding r, const T* x, const layout& g, const float* s, const std::int32_t* z,
-                            std::int32_t qmin, std::int32_t qmax, Q* out, simd_level level = active_level()) {
+                            std::int32_t qmin, std::int32_t qmax, O out, simd_level level = active_level()) {
     const std::size_t C = g.channels, I = g.inner;
+    const std::size_t align = detail::group_align(g, detail::width_of(out));
     std::atomic<bool> nan{false};
     if (g.block == 0) {  // row (o, c) of I elements; I == 1: row o of C elements with per-element params
         const std::size_t rows = I == 1 ? g.outer : g.outer * C, len = I == 1 ? C : I;
         parallel_ranges(rows, [&](std::size_t r0, std::size_t r1) {
             bool n = false;
             if (I == 1) {
-                n = quantize_vec_rows(r, x + r0 * C, C, r1 - r0, C, s, z, qmin, qmax, out + r0 * C, level);
+                if constexpr (detail::is_packed<O>::value) {
+                    for (std::size_t row = r0; row < r1; ++row)
+                        n = detail::put_vec(r, x + row * C, C, s, z, qmin, qmax, out, row * C, level) || n;
+                } else {
+                    n = quantize_vec_rows(r, x + r0 * C, C, r1 - r0, C, s, z, qmin, qmax, out + r0 * C, level);
+                }
             } else {
                 for (std::size_t row = r0; row < r1; ++row) {
                     const std::size_t at = row * len;
-                    n = quantize_run(r, x + at, I, s[row % C], z[row % C], qmin, qmax, out + at, level) || n;
+                    n = detail::put_run(r, x + at, I, s[row % C], z[row % C], qmin, qmax, out, at, level) || n;
                 }
             }
             if (n) nan.store(true);
-        }, detail::unit_grain(len), 1);
+        }, detail::unit_grain(len), align);
     } else {
         const std::size_t nb = g.blocks();
         parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
@@ -140,23 +157,37 @@ inline bool quantize_groups(rounding r, const T* x, const layout& g, const float
                 const std::size_t len = (C - start) < g.block ? C - start : g.block;
                 if (I == 1) {
                     const std::size_t at = o * C + start;
-                    n = quantize_run(r, x + at, len, s[u], z[u], qmin, qmax, out + at, level) || n;
+                    n = detail::put_run(r, x + at, len, s[u], z[u], qmin, qmax, out, at, level) || n;
                 } else {
                     for (std::size_t c = start; c < start + len; ++c) {
                         const std::size_t row = (o * C + c) * I;
-                        n = quantize_vec(r, x + row, I, s + u * I, z + u * I, qmin, qmax, out + row, level) || n;
+                        n = detail::put_vec(r, x + row, I, s + u * I, z + u * I, qmin, qmax, out, row, level) || n;
                     }
                 }
             }
             if (n) nan.store(true);
-        }, detail::unit_grain(g.block * I), 1);
+        }, detail::unit_grain(g.block * I), align);
     }
     return nan.load();
 }
 
+namespace detail {
+// Blocks u0..u1 of a last-axis layout from packed fields, the level and width resolved once for all of them.
+template <class Isa, unsigned W, class Q, class T>
+inline void get_blocks(Isa, packed_view<Q> q, const layout& g, std::size_t u0, std::size_t u1, const float* scale,
+                       const std::int32_t* z, T* out) noexcept {
+    const std::size_t C = g.channels, nb = g.blocks();
+    for (std::size_t u = u0; u < u1; ++u) {
+        const std::size_t o = u / nb, start = (u % nb) * g.block;
+        const std::size_t len = (C - start) < g.block ? C - start : g.block, at = o * C + start;
+        dequantize_fields_at<Isa, W, Q>(Isa{}, q.bytes, at, len, scale[u], z[u], out + at);
+    }
+}
+}  // namespace detail
+
 /// Floats for every group: out = T(q - z) * T(scale). Multi-threaded like quantize_groups.
-template <class Q, class T>
-inline void dequantize_groups(const Q* q, const layout& g, const float* scale, const std::int32_t* z, T* out,
+template <class In, class T>
+inline void dequantize_groups(In q, const layout& g, const float* scale, const std::int32_t* z, T* out,
                               simd_level level = active_level()) {
     const std::size_t C = g.channels, I = g.inner;
     if (g.block == 0) {
@@ -165,24 +196,34 @@ inline void dequantize_groups(const Q* q, const layout& g, const float* scale, c
             for (std::size_t row = r0; row < r1; ++row) {
                 const std::size_t at = row * len;
                 if (I == 1)
-                    dequantize_vec(q + at, C, scale, z, out + at, level);
+                    detail::get_vec(q, at, C, scale, z, out + at, level);
                 else
-                    dequantize_unchecked(q + at, I, qparams{scale[row % C], z[row % C], 0, 1}, out + at, level);
+                    detail::get_run(q, at, I, scale[row % C], z[row % C], out + at, level);
             }
         }, detail::unit_grain(len), 1);
     } else {
         const std::size_t nb = g.blocks();
         parallel_ranges(g.outer * nb, [&](std::size_t u0, std::size_t u1) {
+            if constexpr (detail::is_packed<In>::value) {
+                if (I == 1) {
+                    dispatch(level, [&](auto isa) {
+                        dispatch_width(q.width, [&](auto W) {
+                            detail::get_blocks<decltype(isa), decltype(W)::value>(isa, q, g, u0, u1, scale, z, out);
+                        });
+                    });
+                    return;
+                }
+            }
             for (std::size_t u = u0; u < u1; ++u) {
                 const std::size_t o = u / nb, start = (u % nb) * g.block;
                 const std::size_t len = (C - start) < g.block ? C - start : g.block;
                 if (I == 1) {
                     const std::size_t at = o * C + start;
-                    dequantize_unchecked(q + at, len, qparams{scale[u], z[u], 0, 1}, out + at, level);
+                    detail::get_run(q, at, len, scale[u], z[u], out + at, level);
                 } else {
                     for (std::size_t c = start; c < start + len; ++c) {
                         const std::size_t row = (o * C + c) * I;
-                        dequantize_vec(q + row, I, scale + u * I, z + u * I, out + row, level);
+                        detail::get_vec(q, row, I, scale + u * I, z + u * I, out + row, level);
                     }
                 }
             }
@@ -242,16 +283,19 @@ inline const std::int32_t* block16_order() noexcept {
 // contiguous blocks of B floats (B a multiple of 16) at x: ranges of all 16 at once, their parameters in
 // SIMD lanes with the arithmetic of choose_qparams_checked, then the codes. Returns false, writing
 // nothing, when a block holds NaN or ±Inf or its range overflows float32: the caller redoes those
-// blocks one by one, which reports or handles them.
-template <bool Prefetch, bool Stream, class Q>
+// blocks one by one, which reports or handles them. W = 8: codes of type Q at out; W = 1, 2, 4: packed
+// fields from the byte at out (whole blocks of a multiple of 16 codes stay on byte boundaries). `at`, if not
+// null, holds the 16 blocks' element offsets from x (and from out: blocks gathered from several rows; for
+// packed fields each a byte boundary), else block j starts at j * B.
+template <bool Prefetch, bool Stream, bool Sym, unsigned W, class Q, class O>
 QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::int32_t qmin, std::int32_t qmax,
-                                          float* scale, std::int32_t* zero_point, Q* out,
-                                          const std::int32_t* order_idx) noexcept {
+                                          float* scale, std::int32_t* zero_point, O* out,
+                                          const std::int32_t* order_idx, const std::size_t* at = nullptr) noexcept {
     const __m512i order = _mm512_loadu_si512(order_idx);
     __m512 lo[16], hi[16];
     __mmask16 bad = 0;
     for (std::size_t j = 0; j < 16; ++j) {
-        const float* p = x + j * B;
+        const float* p = x + (at != nullptr ? at[j] : j * B);
         if (Prefetch) {  // as much as this block reads, detail::prefetch_bytes ahead: a line per 16 floats
             const float* ahead = p + detail::prefetch_bytes / sizeof(float);
             for (std::size_t k = 0; k < B; k += 16) _mm_prefetch(reinterpret_cast<const char*>(ahead + k), _MM_HINT_T0);
@@ -270,23 +314,42 @@ QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::in
     }
     if (bad != 0) return false;
     const __m512 zero = _mm512_setzero_ps();
+    const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+    __m512 s;
+    __m512i z;
+    if (Sym) {
+        // choose_qparams_checked, symmetric branch: amax = -lo > hi ? -lo : hi (vmaxps: the first operand
+        // only where it is greater); top = amax > 0 ? amax : 1; scale = top / (levels / 2), 0 -> the smallest
+        // denormal; ±Inf or a scale past float32: the scalar path. The zero point is the middle code.
+        const __m512 l16 = _mm512_permutexvar_ps(order, reduce16<true>(lo));
+        const __m512 h16 = _mm512_permutexvar_ps(order, reduce16<false>(hi));
+        const __m512 neg = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(l16), _mm512_set1_epi32(INT32_MIN)));
+        const __m512 amax = _mm512_max_ps(neg, h16);
+        if (_mm512_cmp_ps_mask(amax, inf, _CMP_GE_OQ) != 0) return false;
+        const __m512 top = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(amax, zero, _CMP_GT_OQ), _mm512_set1_ps(1.0f), amax);
+        s = _mm512_div_ps(top, _mm512_set1_ps(static_cast<float>(qmax - qmin) / 2.0f));
+        if (_mm512_cmp_ps_mask(s, inf, _CMP_GE_OQ) != 0) return false;
+        s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, zero, _CMP_EQ_OQ), s,
+                                 _mm512_set1_ps(std::numeric_limits<float>::denorm_min()));
+        z = _mm512_set1_epi32(static_cast<std::int32_t>(std::floor((static_cast<double>(qmin) + qmax + 1) / 2.0)));
+    } else {
     // choose_qparams_checked, include_zero branch: maxx = hi > 0 ? hi : 0; minx = lo < 0 ? lo : 0
     // (vmaxps/vminps return the second operand for ±0 pairs, so -0 becomes +0 as there).
     const __m512 maxx = _mm512_max_ps(_mm512_permutexvar_ps(order, reduce16<false>(hi)), zero);
     const __m512 minx = _mm512_min_ps(_mm512_permutexvar_ps(order, reduce16<true>(lo)), zero);
-    const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
     __m512 range = _mm512_sub_ps(maxx, minx);
     // ±Inf in a block, or a range past float32: the scalar path (status, or the double scale).
     if (_mm512_cmp_ps_mask(range, inf, _CMP_GE_OQ) != 0 || _mm512_cmp_ps_mask(minx, _mm512_sub_ps(zero, inf), _CMP_EQ_OQ) != 0)
         return false;
     range = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(maxx, minx, _CMP_EQ_OQ), range, _mm512_set1_ps(1.0f));
-    __m512 s = _mm512_div_ps(range, _mm512_set1_ps(static_cast<float>(qmax - qmin)));
+    s = _mm512_div_ps(range, _mm512_set1_ps(static_cast<float>(qmax - qmin)));
     s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, zero, _CMP_EQ_OQ), s,
                              _mm512_set1_ps(std::numeric_limits<float>::denorm_min()));
     __m512 initial = _mm512_sub_ps(_mm512_set1_ps(static_cast<float>(qmin)), _mm512_div_ps(minx, s));
     initial = _mm512_min_ps(_mm512_max_ps(initial, _mm512_set1_ps(static_cast<float>(qmin))),
                             _mm512_set1_ps(static_cast<float>(qmax)));
-    const __m512i z = _mm512_cvtps_epi32(initial);
+    z = _mm512_cvtps_epi32(initial);
+    }
     _mm512_storeu_ps(scale, s);
     _mm512_storeu_si512(zero_point, z);
     alignas(64) float sl[16];
@@ -298,12 +361,14 @@ QAFFINE_TARGET_AVX512 inline bool block16(const float* x, std::size_t B, std::in
         const std::int32_t zj = zl[j];
         const __m512 l = _mm512_set1_ps(static_cast<float>(qmin - zj)), h = _mm512_set1_ps(static_cast<float>(qmax - zj));
         const __m512i zv = _mm512_set1_epi32(zj);
-        const float* p = x + j * B;
-        Q* o = out + j * B;
+        const std::size_t start = at != nullptr ? at[j] : j * B;
+        const float* p = x + start;
+        O* o = out + start * W / 8;
         for (std::size_t k = 0; k < B; k += 16) {
             const __m512 y = step<rounding::divide>(_mm512_loadu_ps(p + k), sv, sv, l, h);  // NaN ruled out above
             const __m512i c = _mm512_add_epi32(_mm512_cvtps_epi32(y), zv);
-            if (Stream) stream_codes(o + k, c);  // o is 16-byte aligned
+            if constexpr (W != 8) store_fields<W, Q>(reinterpret_cast<std::uint8_t*>(o) + k * W / 8, c);
+            else if (Stream) stream_codes(o + k, c);  // o is 16-byte aligned
             else store_codes(o + k, c);
         }
     }
@@ -319,9 +384,9 @@ namespace detail {
 // One pass over blocks u0..u1 of a last-axis layout with the kernels of one level (its tag Isa) and rounding
 // fixed at compile time: per block, one at a time, its range, parameters and codes. Returns a dynamic_status
 // value.
-template <class Isa, rounding R, class T, class Q>
+template <class Isa, rounding R, class T, class O>
 int block_range(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
-               std::int32_t* zero_point, Q* out) {
+               std::int32_t* zero_point, O out) {
     const std::size_t C = g.channels, nb = g.blocks();
     struct span {
         std::size_t at, len;
@@ -348,14 +413,82 @@ int block_range(const T* x, const layout& g, const scheme& sc, std::size_t u0, s
         const qparams p = choose_qparams_checked<T>(mm.lo, mm.hi, sc);
         scale[u] = p.scale;
         zero_point[u] = p.zero_point;
-        quantize<R>(Isa{}, x + at, len, kernel_scale(p.scale, R), p.zero_point, sc.qmin, sc.qmax, out + at);
+        put_run<R>(Isa{}, x + at, len, kernel_scale(p.scale, R), p.zero_point, sc.qmin, sc.qmax, out, at);
     }
     return 0;
 }
 
-template <class Isa, rounding R, class T, class Q>
+// The codes of block16 for a destination: W and the pointer to where the codes at `at` go.
+template <class Q>
+inline Q* block16_at(Q* out, std::size_t at) noexcept { return out + at; }
+template <class Q>
+inline std::uint8_t* block16_at(packed_codes<Q> out, std::size_t at) noexcept { return out.bytes + at * out.width / 8; }
+template <class O>
+struct code_type;
+template <class Q>
+struct code_type<Q*> { using type = Q; };
+template <class Q>
+struct code_type<packed_codes<Q>> { using type = Q; };
+
+#if QAFFINE_X86_SIMD
+template <unsigned W, bool Prefetch, bool Stream, class Q, class O>
+inline bool block16_any(const float* x, std::size_t B, const scheme& sc, float* sp, std::int32_t* zp, O* ob,
+                        const std::int32_t* order, const std::size_t* at = nullptr) noexcept {
+    return sc.symmetric ? avx512::block16<Prefetch, Stream, true, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order, at)
+                        : avx512::block16<Prefetch, Stream, false, W, Q>(x, B, sc.qmin, sc.qmax, sp, zp, ob, order, at);
+}
+
+// Blocks u0..u1 whose rows hold fewer than 16 full blocks (rows of 300 floats, B = 32): the full blocks of
+// consecutive rows gathered 16 at a time for block16 (their parameters stored in place afterwards); short blocks,
+// and packed blocks that start inside a byte, one by one.
+template <class Isa, rounding R, class T, class O>
+int block_gather(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
+                 std::int32_t* zero_point, O out, bool big) {
+    using Q = typename code_type<O>::type;
+    const std::size_t C = g.channels, nb = g.blocks(), B = g.block;
+    const unsigned width = width_of(out);
+    const std::int32_t* order = avx512::block16_order();
+    std::size_t at[16], us[16], k = 0;
+    alignas(64) float sb[16];
+    alignas(64) std::int32_t zb[16];
+    auto* ob = block16_at(out, 0);
+    for (std::size_t u = u0; u < u1; ++u) {
+        const std::size_t o = u / nb, start = (u % nb) * B, a = o * C + start;
+        if (C - start < B || (width < 8 && a * width % 8 != 0)) {
+            const int st = block_range<Isa, R, T, O>(x, g, sc, u, u + 1, scale, zero_point, out);
+            if (st != 0) return st;
+            continue;
+        }
+        at[k] = a;
+        us[k] = u;
+        if (++k < 16) continue;
+        k = 0;
+        const bool ok = dispatch_width(width, [&](auto W) {
+            constexpr unsigned w = is_packed<O>::value ? decltype(W)::value : 8;
+            return big ? block16_any<w, true, false, Q>(x, B, sc, sb, zb, ob, order, at)
+                       : block16_any<w, false, false, Q>(x, B, sc, sb, zb, ob, order, at);
+        });
+        for (std::size_t j = 0; j < 16; ++j) {
+            if (ok) {
+                scale[us[j]] = sb[j];
+                zero_point[us[j]] = zb[j];
+            } else {
+                const int st = block_range<Isa, R, T, O>(x, g, sc, us[j], us[j] + 1, scale, zero_point, out);
+                if (st != 0) return st;
+            }
+        }
+    }
+    for (std::size_t j = 0; j < k; ++j) {
+        const int st = block_range<Isa, R, T, O>(x, g, sc, us[j], us[j] + 1, scale, zero_point, out);
+        if (st != 0) return st;
+    }
+    return 0;
+}
+#endif
+
+template <class Isa, rounding R, class T, class O>
 int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, std::size_t u1, float* scale,
-               std::int32_t* zero_point, Q* out) {
+               std::int32_t* zero_point, O out) {
 #if QAFFINE_X86_SIMD
     // Blocks of a multiple of 16 floats, ONNX rules, at AVX-512: runs of 16 full blocks of one row at a time
     // (avx512::block16); the rest (a row's last full blocks, a short final block) one by one. Used where that
@@ -364,56 +497,74 @@ int block_pass(const T* x, const layout& g, const scheme& sc, std::size_t u0, st
     if constexpr (Isa::level == simd_level::avx512 && R == rounding::divide && std::is_same<T, float>::value) {
         const std::size_t C = g.channels, nb = g.blocks();
         const std::size_t full = g.block == 0 ? 0 : C / g.block;  // full blocks per row
-        if (g.block % 16 == 0 && g.block <= 1024 && C % 16 == 0 && full % 16 <= full / 4 && !sc.symmetric &&
-            sc.include_zero) {
+        if (g.block % 16 == 0 && g.block <= 1024 && full % 16 <= full / 4 && sc.include_zero) {
             const std::size_t B = g.block;
             const std::int32_t* order = avx512::block16_order();
             // Large arrays: prefetch; and non-temporal stores where rows hold whole blocks and the codes are
             // 16-byte aligned (groups then follow each other without ordinary stores between them; mixing the
             // two kinds on shared cache lines, as rows with leftover blocks would, costs more than it saves).
             const bool big = g.size() >= stream_min;
-            const bool stream = big && C % B == 0 && (reinterpret_cast<std::uintptr_t>(out) & 15) == 0;
+            const unsigned width = width_of(out);
+            const bool stream = big && width == 8 && C % B == 0 && C % 16 == 0 &&
+                                (reinterpret_cast<std::uintptr_t>(block16_at(out, 0)) & 15) == 0;
+            using Q = typename code_type<O>::type;
             std::size_t u = u0;
             while (u < u1) {
                 const std::size_t o = u / nb, row_end = std::min(u1, (o + 1) * nb);
                 const std::size_t full_end = std::min(row_end, o * nb + full);
                 for (; u + 16 <= full_end; u += 16) {
                     const std::size_t at = o * C + (u - o * nb) * B;
-                    Q* ob = out + at;
+                    auto* ob = block16_at(out, at);
                     float* sp = scale + u;
                     std::int32_t* zp = zero_point + u;
-                    const bool ok = stream ? avx512::block16<true, true>(x + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
-                                    : big  ? avx512::block16<true, false>(x + at, B, sc.qmin, sc.qmax, sp, zp, ob, order)
-                                           : avx512::block16<false, false>(x + at, B, sc.qmin, sc.qmax, sp, zp, ob, order);
+                    bool ok;
+                    if constexpr (is_packed<O>::value) {
+                        // A row that starts inside a byte: the fields go to a staging buffer of packed bytes,
+                        // then shifted into place (shift_fields).
+                        alignas(64) std::uint8_t stage[16 * 1024 * 4 / 8];
+                        const unsigned shift = static_cast<unsigned>(at * width % 8);
+                        std::uint8_t* dst = shift == 0 ? ob : stage;
+                        ok = dispatch_width(width, [&](auto W) {
+                            return big ? block16_any<decltype(W)::value, true, false, Q>(x + at, B, sc, sp, zp, dst, order)
+                                       : block16_any<decltype(W)::value, false, false, Q>(x + at, B, sc, sp, zp, dst, order);
+                        });
+                        if (ok && shift != 0) shift_fields(stage, 16 * B * width / 8, out.bytes + at * width / 8, shift);
+                    } else {
+                        ok = stream ? block16_any<8, true, true, Q>(x + at, B, sc, sp, zp, ob, order)
+                             : big  ? block16_any<8, true, false, Q>(x + at, B, sc, sp, zp, ob, order)
+                                    : block16_any<8, false, false, Q>(x + at, B, sc, sp, zp, ob, order);
+                    }
                     if (!ok) {
-                        const int st = block_range<Isa, R, T, Q>(x, g, sc, u, u + 16, scale, zero_point, out);
+                        const int st = block_range<Isa, R, T, O>(x, g, sc, u, u + 16, scale, zero_point, out);
                         if (st != 0) return st;
                     }
                 }
-                const int st = block_range<Isa, R, T, Q>(x, g, sc, u, row_end, scale, zero_point, out);
+                const int st = block_range<Isa, R, T, O>(x, g, sc, u, row_end, scale, zero_point, out);
                 if (st != 0) return st;
                 u = row_end;
             }
             if (stream) _mm_sfence();
             return 0;
         }
+        if (g.block % 16 == 0 && g.block <= 1024 && sc.include_zero && full >= 1)
+            return block_gather<Isa, R, T, O>(x, g, sc, u0, u1, scale, zero_point, out, g.size() >= stream_min);
     }
 #endif
-    return block_range<Isa, R, T, Q>(x, g, sc, u0, u1, scale, zero_point, out);
+    return block_range<Isa, R, T, O>(x, g, sc, u0, u1, scale, zero_point, out);
 }
 
-template <class T, class Q>
+template <class T, class O>
 using block_pass_fn = int (*)(const T*, const layout&, const scheme&, std::size_t, std::size_t, float*,
-                              std::int32_t*, Q*);
+                              std::int32_t*, O);
 
 }  // namespace detail
 
 /// Dynamic quantization of every group: range, parameters (under scheme `sc`) and codes. `scale` and
 /// `zero_point` receive groups() values. On NaN or ±Inf in x it stops and reports it (codes and parameters
 /// then incomplete). Throws what choose_qparams throws.
-template <class T, class Q>
+template <class T, class O>
 inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const scheme& sc, rounding r,
-                                              float* scale, std::int32_t* zero_point, Q* out,
+                                              float* scale, std::int32_t* zero_point, O out,
                                               simd_level level = active_level()) {
     validate(sc);
     if (g.block == 0 && g.outer == 1 && g.inner >= 64 && g.channels > 0) {
@@ -426,9 +577,9 @@ inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const
     if (g.block != 0 && g.inner == 1) {
         // Blocks along the last axis: range, parameters and codes while the block is in L1; the SIMD level
         // and rounding are resolved once, not per block.
-        const detail::block_pass_fn<T, Q> run = dispatch(level, [r](auto isa) {
-            return dispatch(r, [](auto R) -> detail::block_pass_fn<T, Q> {
-                return &detail::block_pass<decltype(isa), decltype(R)::value, T, Q>;
+        const detail::block_pass_fn<T, O> run = dispatch(level, [r](auto isa) {
+            return dispatch(r, [](auto R) -> detail::block_pass_fn<T, O> {
+                return &detail::block_pass<decltype(isa), decltype(R)::value, T, O>;
             });
         });
         const std::size_t nb = g.blocks();
@@ -441,7 +592,7 @@ inline dynamic_status quantize_dynamic_groups(const T* x, const layout& g, const
                 int expected = 0;  // NaN wins over Inf
                 status.compare_exchange_strong(expected, st);
             }
-        }, detail::unit_grain(g.block), 1);
+        }, detail::unit_grain(g.block), detail::group_align(g, detail::width_of(out)));
         return static_cast<dynamic_status>(status.load());
     }
     const std::size_t G = g.groups();

@@ -209,6 +209,43 @@ QAFFINE_OP void stream_codes(Q* p, vi q) noexcept {
     else _mm_stream_si64(reinterpret_cast<long long*>(p), _mm_cvtsi128_si64(narrow<Q>(q)));
 }
 
+// ---- packed fields (1-, 2- or 4-bit codes, first code in the lowest bits) --------------------------------
+// A register of int32 codes already inside Q's range: the low W bits of each to lanes * W / 8 bytes at p.
+template <unsigned W, class Q>
+QAFFINE_OP void store_fields(std::uint8_t* p, vi q) noexcept {
+    const __m128i b = narrow<Q>(q);  // 8 code bytes (two's complement for int8: the low W bits are the field)
+    if (W == 1) {
+        *p = static_cast<std::uint8_t>(_mm_movemask_epi8(_mm_slli_epi16(b, 7)));
+    } else if (W == 2) {
+        const __m128i t = _mm_maddubs_epi16(_mm_and_si128(b, _mm_set1_epi8(3)), _mm_set1_epi16(0x0401));
+        const __m128i u = _mm_madd_epi16(t, _mm_set1_epi32(0x00100001));  // two int32 of 8 bits each
+        const std::uint32_t w = static_cast<std::uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(u, u), u)));
+        const std::uint16_t h = static_cast<std::uint16_t>(w);
+        std::memcpy(p, &h, 2);
+    } else {
+        const __m128i t = _mm_maddubs_epi16(_mm_and_si128(b, _mm_set1_epi8(15)), _mm_set1_epi16(0x1001));
+        const std::int32_t w = _mm_cvtsi128_si32(_mm_packus_epi16(t, t));
+        std::memcpy(p, &w, 4);
+    }
+}
+
+// lanes codes from the lanes * W / 8 bytes at p: W-bit fields zero- or (Q signed) sign-extended to int32.
+template <unsigned W, class Q>
+QAFFINE_OP vi widen_fields(const std::uint8_t* p) noexcept {
+    std::uint32_t w = 0;
+    std::memcpy(&w, p, W);  // lanes * W / 8 == W bytes
+    // lane j reads byte j * W / 8 and keeps bits [(j * W) % 8, + W) at the top, then shifts them down
+    const __m128i idx = W == 1 ? _mm_setzero_si128() : W == 2 ? _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0)
+                                                              : _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0);
+    const vi wide = _mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi32_si128(static_cast<int>(w)), idx));
+    const vi up = W == 1 ? _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24)
+                : W == 2 ? _mm256_setr_epi32(30, 28, 26, 24, 30, 28, 26, 24)
+                         : _mm256_setr_epi32(28, 24, 28, 24, 28, 24, 28, 24);
+    const vi top = _mm256_sllv_epi32(wide, up);
+    return std::is_signed<Q>::value ? _mm256_srai_epi32(top, 32 - static_cast<int>(W))
+                                    : _mm256_srli_epi32(top, 32 - static_cast<int>(W));
+}
+
 // ---- int32 lanes of a double register -------------------------------------------------------------------
 using vh = __m128i;
 QAFFINE_OP vh set1_i32h(std::int32_t v) noexcept { return _mm_set1_epi32(v); }

@@ -173,6 +173,45 @@ QAFFINE_OP void stream_codes(Q* p, vi q) noexcept {
     }
 }
 
+// ---- packed fields (1-, 2- or 4-bit codes, first code in the lowest bits) --------------------------------
+template <unsigned W, class Q>
+QAFFINE_OP void store_fields(std::uint8_t* p, vi q) noexcept {
+    if (W == 1) {  // bit 0 of each code, straight into a mask
+        const std::uint16_t m = static_cast<std::uint16_t>(_mm512_test_epi32_mask(q, _mm512_set1_epi32(1)));
+        std::memcpy(p, &m, 2);
+        return;
+    }
+    const __m128i b = _mm512_cvtepi32_epi8(q);  // 16 code bytes
+    if (W == 2) {
+        const __m128i t = _mm_maddubs_epi16(_mm_and_si128(b, _mm_set1_epi8(3)), _mm_set1_epi16(0x0401));
+        const __m128i u = _mm_madd_epi16(t, _mm_set1_epi32(0x00100001));  // four int32 of 8 bits each
+        const std::int32_t w = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(u, u), u));
+        std::memcpy(p, &w, 4);
+    } else {
+        const __m128i t = _mm_maddubs_epi16(_mm_and_si128(b, _mm_set1_epi8(15)), _mm_set1_epi16(0x1001));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(t, t));
+    }
+}
+
+template <unsigned W, class Q>
+QAFFINE_OP vi widen_fields(const std::uint8_t* p) noexcept {
+    if (W == 1) {
+        std::uint16_t m = 0;
+        std::memcpy(&m, p, 2);
+        return _mm512_maskz_mov_epi32(static_cast<__mmask16>(m), _mm512_set1_epi32(std::is_signed<Q>::value ? -1 : 1));
+    }
+    std::uint64_t w = 0;
+    std::memcpy(&w, p, 2 * W);  // lanes * W / 8 == 2 * W bytes
+    const __m128i idx = W == 2 ? _mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3)
+                               : _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const vi wide = _mm512_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi64_si128(static_cast<long long>(w)), idx));
+    const vi up = W == 2 ? _mm512_setr_epi32(30, 28, 26, 24, 30, 28, 26, 24, 30, 28, 26, 24, 30, 28, 26, 24)
+                         : _mm512_setr_epi32(28, 24, 28, 24, 28, 24, 28, 24, 28, 24, 28, 24, 28, 24, 28, 24);
+    const vi top = _mm512_sllv_epi32(wide, up);
+    return std::is_signed<Q>::value ? _mm512_srai_epi32(top, 32 - static_cast<int>(W))
+                                    : _mm512_srli_epi32(top, 32 - static_cast<int>(W));
+}
+
 // ---- int32 lanes of a double register -------------------------------------------------------------------
 using vh = __m256i;
 QAFFINE_OP vh set1_i32h(std::int32_t v) noexcept { return _mm256_set1_epi32(v); }

@@ -248,6 +248,47 @@ QAFFINE_OP void store_codes_n(Q* p, std::size_t count, vi q) noexcept {
 template <class Q>
 QAFFINE_OP void stream_codes(Q* p, vi q) noexcept { store_codes(p, q); }  // see stream_store
 
+// ---- packed fields (1-, 2- or 4-bit codes, first code in the lowest bits) --------------------------------
+// A register of int32 codes already inside Q's range: the low W bits of each to lanes * W / 8 bytes at p.
+// Each code byte is shifted to its field's place and the fields of a byte summed (they do not overlap, so the
+// sum is their OR): one addv for W = 1, pairwise adds for W = 2 and 4.
+template <unsigned W, class Q>
+QAFFINE_OP void store_fields(std::uint8_t* p, vi q) noexcept {
+    const uint8x8_t b = vand_u8(narrow16<Q>(narrow32(q)), vdup_n_u8(static_cast<std::uint8_t>((1u << W) - 1u)));
+    if constexpr (W == 1) {
+        const int8x8_t up = {0, 1, 2, 3, 4, 5, 6, 7};
+        *p = vaddv_u8(vshl_u8(b, up));
+    } else if constexpr (W == 2) {
+        const int8x8_t up = {0, 2, 4, 6, 0, 2, 4, 6};
+        const uint8x8_t t = vshl_u8(b, up);
+        const uint8x8_t s1 = vpadd_u8(t, t);
+        const std::uint16_t h = vget_lane_u16(vreinterpret_u16_u8(vpadd_u8(s1, s1)), 0);
+        std::memcpy(p, &h, 2);
+    } else {
+        const int8x8_t up = {0, 4, 0, 4, 0, 4, 0, 4};
+        const uint8x8_t t = vshl_u8(b, up);
+        const std::uint32_t w = vget_lane_u32(vreinterpret_u32_u8(vpadd_u8(t, t)), 0);
+        std::memcpy(p, &w, 4);
+    }
+}
+
+// lanes codes from the lanes * W / 8 bytes at p: W-bit fields zero- or (Q signed) sign-extended to int32.
+template <unsigned W, class Q>
+QAFFINE_OP vi widen_fields(const std::uint8_t* p) noexcept {
+    std::uint32_t w = 0;
+    std::memcpy(&w, p, W);  // lanes * W / 8 == W bytes
+    // lane j takes byte j * W / 8, moves bits [(j * W) % 8, + W) to the top of its int32, then shifts them down
+    const uint8x8_t idx = W == 1 ? vdup_n_u8(0) : W == 2 ? vcreate_u8(0x0101010100000000ull) : vcreate_u8(0x0303020201010000ull);
+    const uint16x8_t h = vmovl_u8(vtbl1_u8(vcreate_u8(w), idx));
+    const int32x4_t up_lo = W == 1 ? int32x4_t{31, 30, 29, 28} : W == 2 ? int32x4_t{30, 28, 26, 24} : int32x4_t{28, 24, 28, 24};
+    const int32x4_t up_hi = W == 1 ? int32x4_t{27, 26, 25, 24} : up_lo;
+    const uint32x4_t lo = vshlq_u32(vmovl_u16(vget_low_u16(h)), up_lo);
+    const uint32x4_t hi = vshlq_u32(vmovl_high_u16(h), up_hi);
+    if (std::is_signed<Q>::value)
+        return {vshrq_n_s32(vreinterpretq_s32_u32(lo), 32 - W), vshrq_n_s32(vreinterpretq_s32_u32(hi), 32 - W)};
+    return {vreinterpretq_s32_u32(vshrq_n_u32(lo, 32 - W)), vreinterpretq_s32_u32(vshrq_n_u32(hi, 32 - W))};
+}
+
 // ---- int32 lanes of a double register -------------------------------------------------------------------
 using vh = int32x4_t;
 QAFFINE_OP vh set1_i32h(std::int32_t v) noexcept { return vdupq_n_s32(v); }

@@ -11,6 +11,7 @@
 //   quantize.hpp    floats -> codes with one or per-element (scale, zero point), three roundings
 //   dequantize.hpp  codes -> floats
 //   granular.hpp    per-channel / per-block layouts, their ranges, codes and one-pass dynamic blocks
+//   packed.hpp      1-, 2- and 4-bit fields: packed codes written and read by the kernels directly
 //   parallel.hpp    the thread pool and the multi-threaded forms of the kernels
 //   strided.hpp     arrays of any strides walked as contiguous chunks (float16, bfloat16 converted exactly)
 //   half.hpp        float16 / bfloat16 to and from float (exact widening, round-to-nearest-even narrowing)
@@ -29,6 +30,7 @@
 #include "half.hpp"
 #include "histogram.hpp"
 #include "minmax.hpp"
+#include "packed.hpp"
 #include "parallel.hpp"
 #include "qparams.hpp"
 #include "quantize.hpp"
