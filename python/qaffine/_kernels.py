@@ -9,6 +9,7 @@ protocol can break.
 
 from __future__ import annotations
 
+import math
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -50,20 +51,24 @@ class _Slab(NamedTuple):
     groups: Optional[slice]  # its groups in the flat parameters; None: it has every group (shared ones)
 
 
-def _slabs(a: np.ndarray, lay: Layout) -> Optional[List[_Slab]]:
+def _slabs(a: np.ndarray, lay: Layout, align: int = 1) -> Optional[List[_Slab]]:
     """float16 / bfloat16 input to the per-group kernels as slabs of rows along the first axis, each widened
     to float32 by :func:`_widened` only when it is used (so no float32 copy of the whole array is ever
     made); None when the array is not 16-bit or fits one slab (then :func:`_grouped` widens it at once).
     A slab holds whole groups, or (per channel along a later axis) a part of every group. A slab is at
-    least one row: an array of a few huge rows is widened a row at a time."""
+    least one row: an array of a few huge rows is widened a row at a time. Every slab but the last holds a
+    multiple of ``align`` elements (8 for packed codes: each slab's codes start on a byte)."""
     if not (type(a) is Bf16Bits or a.dtype == np.float16) or a.ndim == 0 or a.size * 4 <= _SLAB_BYTES:
         return None
     rows = a.shape[0]
     per_row = a.size // rows
     step = max(1, _SLAB_BYTES // (4 * per_row))
+    unit = align // math.gcd(per_row, align)  # rows per whole multiple of `align` elements
+    step = -(-step // unit) * unit
     along_first = rows > 1 and lay.outer == 1  # the quantized axis is the first: rows are channels
     if along_first and lay.block:
-        step = -(-step // lay.block) * lay.block  # whole blocks
+        whole = lay.block * unit // math.gcd(lay.block, unit)
+        step = -(-step // whole) * whole  # whole blocks
     if step >= rows:
         return None
     out = []
@@ -258,16 +263,54 @@ def quantize_packed(a: np.ndarray, p: QParams, rounding: "_core.Rounding", out: 
                                       mode.signed, out, _bf16(a)))
 
 
+def _packed_part(out: np.ndarray, elems: slice, width: int) -> np.ndarray:
+    """The packed bytes of a slab's codes (its first code starts a byte: _slabs(..., align=8))."""
+    stop = elems.stop * width
+    return out[elems.start * width // 8: -(-stop // 8)]
+
+
 def quantize_dynamic_groups_packed(a: np.ndarray, lay: Layout, mode: Mode, rounding: "_core.Rounding",
                                    out: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    return _core.quantize_dynamic_groups_packed(_grouped(a), lay.kernel, mode.kernel_scheme, rounding, _width(mode),
-                                                mode.signed, out)
+    """As quantize_dynamic_groups, into packed bytes; 16-bit input in slabs (no float32 copy of it all)."""
+    w = _width(mode)
+    slabs = _slabs(a, lay, align=8)
+    if slabs is None:
+        return _core.quantize_dynamic_groups_packed(_grouped(a), lay.kernel, mode.kernel_scheme, rounding, w,
+                                                    mode.signed, out)
+    G = lay.kernel.groups
+    if slabs[0].groups is None:  # per channel along a later axis: every slab holds part of every channel
+        lo, hi, nan = _slab_minmax(a, slabs, G)
+        if nan:
+            raise FoundNaN("x contains NaN")
+        if np.isinf(lo).any() or np.isinf(hi).any():
+            raise FoundInf("x contains an infinite value")
+        scale, zp = _core.choose_qparams_array(lo, hi, mode.kernel_scheme, False)
+        for sl in slabs:
+            _core.quantize_groups_packed(_widened(a, sl), sl.layout, scale, zp, mode.kernel_scheme, rounding, w,
+                                         mode.signed, _packed_part(out, sl.elems, w))
+        return scale, zp
+    scale, zp = np.empty(G, dtype=np.float32), np.empty(G, dtype=np.int32)
+    for sl in slabs:  # whole groups: the dynamic kernel per slab
+        scale[sl.groups], zp[sl.groups] = _core.quantize_dynamic_groups_packed(
+            _widened(a, sl), sl.layout, mode.kernel_scheme, rounding, w, mode.signed, _packed_part(out, sl.elems, w))
+    return scale, zp
 
 
 def quantize_groups_packed(a: np.ndarray, lay: Layout, p: QParams, rounding: "_core.Rounding", out: np.ndarray) -> bool:
+    """As quantize_groups, into packed bytes; 16-bit input in slabs."""
     mode = p._mode
-    return bool(_core.quantize_groups_packed(_grouped(a), lay.kernel, p.scale.reshape(-1), p.zero_point.reshape(-1),
-                                             mode.kernel_scheme, rounding, _width(mode), mode.signed, out))
+    w = _width(mode)
+    scale, zp = p.scale.reshape(-1), p.zero_point.reshape(-1)
+    slabs = _slabs(a, lay, align=8)
+    if slabs is None:
+        return bool(_core.quantize_groups_packed(_grouped(a), lay.kernel, scale, zp, mode.kernel_scheme, rounding, w,
+                                                 mode.signed, out))
+    nan = False
+    for sl in slabs:
+        g = sl.groups if sl.groups is not None else slice(None)
+        nan = _core.quantize_groups_packed(_widened(a, sl), sl.layout, scale[g], zp[g], mode.kernel_scheme, rounding,
+                                           w, mode.signed, _packed_part(out, sl.elems, w)) or nan
+    return bool(nan)
 
 
 def dequantize_packed(packed: np.ndarray, mode: Mode, p: QParams, out: np.ndarray) -> None:
