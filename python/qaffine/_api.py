@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Callable, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -598,77 +598,58 @@ def quantize(
         raise ValueError("out= cannot be combined with packed=True; the packed bytes are a new array")
     rounding = mode.kernel_rounding(compat)
     if qmode.packed:
-        return _quantize_packed(a, params, qmode, rounding)
-    codes = _codes_out(out, a, mode.dtype, x)
+        nbytes = _packing.packed_size(a.size, qmode.bits)
+        dest, kernels = _empty((nbytes,), _U8, nbytes), _PACKED_KERNELS  # the kernels write the packed bytes
+    else:
+        dest, kernels = _codes_out(out, a, mode.dtype, x), _CODE_KERNELS
+    return QuantizedArray._trusted(dest, _run_kernels(kernels, a, params, mode, rounding, dest), qmode, a.shape)
+
+
+class _Kernels(NamedTuple):
+    """The four quantize kernels of one kind of destination (codes, or packed bytes), same signatures."""
+    dynamic: Callable[..., Tuple[float, int]]
+    static: Callable[..., bool]
+    dynamic_groups: Callable[..., Tuple[np.ndarray, np.ndarray]]
+    static_groups: Callable[..., bool]
+
+
+_CODE_KERNELS = _Kernels(_kernels.quantize_dynamic, _kernels.quantize, _kernels.quantize_dynamic_groups,
+                         _kernels.quantize_groups)
+_PACKED_KERNELS = _Kernels(_kernels.quantize_dynamic_packed, _kernels.quantize_packed,
+                           _kernels.quantize_dynamic_groups_packed, _kernels.quantize_groups_packed)
+
+
+def _run_kernels(k: _Kernels, a: np.ndarray, params: Optional[QParams], mode: Mode, rounding: "_core.Rounding",
+                 dest: np.ndarray) -> QParams:
+    """Codes of ``a`` into ``dest`` (codes or packed bytes, by ``k``): the parameters used, chosen here if
+    ``params`` is None; a NaN or an infinity raises its ValueError, naming the first."""
     if params is None and a.size == 0:
         raise ValueError(_EMPTY_DYNAMIC)
     if mode.axis is None:
         if params is None:
             try:
-                scale, zero_point = _kernels.quantize_dynamic(a, mode, rounding, codes)
+                scale, zero_point = k.dynamic(a, mode, rounding, dest)
             except _kernels.FoundNaN:
                 raise _bad_values(a, inf=False) from None
             except _kernels.FoundInf:  # per tensor: no NaN anywhere
                 raise _bad_values(a, nan=False) from None
-            p = QParams._trusted(np.float32(scale), int(zero_point), mode)
-        else:
-            p = params
-            if _kernels.quantize(a, p, rounding, codes):
-                raise _bad_values(a, inf=False)
-    else:
-        lay = mode.layout(a.shape)
-        if params is None:
-            try:
-                scale_g, zp_g = _kernels.quantize_dynamic_groups(a, lay, mode, rounding, codes)
-            except _kernels.FoundNaN:
-                raise _bad_values(a, inf=False) from None
-            except _kernels.FoundInf:  # per group: a NaN may be in another group
-                raise _bad_values(a) from None
-            p = QParams._trusted(scale_g.reshape(lay.params_shape), zp_g.reshape(lay.params_shape), mode)
-        else:
-            _check_params_shape(params, lay.params_shape)
-            if _kernels.quantize_groups(a, lay, params, rounding, codes):
-                raise _bad_values(a, inf=False)
-            p = params._with_axis(mode.axis)  # e.g. choose_qparams(lo, hi, axis=-1): same values, axis resolved
-    return QuantizedArray._trusted(codes, p, qmode, a.shape)
-
-
-def _quantize_packed(a: np.ndarray, params: Optional[QParams], qmode: Mode, rounding: "_core.Rounding") -> QuantizedArray:
-    """quantize(..., packed=True): the kernels write the packed bytes directly (no unpacked codes)."""
-    mode = qmode.with_packed(False)
-    nbytes = _packing.packed_size(a.size, qmode.bits)
-    packed = _empty((nbytes,), _U8, nbytes)
-    if params is None and a.size == 0:
-        raise ValueError(_EMPTY_DYNAMIC)
-    if mode.axis is None:
-        if params is None:
-            try:
-                scale, zero_point = _kernels.quantize_dynamic_packed(a, mode, rounding, packed)
-            except _kernels.FoundNaN:
-                raise _bad_values(a, inf=False) from None
-            except _kernels.FoundInf:  # per tensor: no NaN anywhere
-                raise _bad_values(a, nan=False) from None
-            p = QParams._trusted(np.float32(scale), int(zero_point), mode)
-        else:
-            p = params
-            if _kernels.quantize_packed(a, p, rounding, packed):
-                raise _bad_values(a, inf=False)
-    else:
-        lay = mode.layout(a.shape)
-        if params is None:
-            try:
-                scale_g, zp_g = _kernels.quantize_dynamic_groups_packed(a, lay, mode, rounding, packed)
-            except _kernels.FoundNaN:
-                raise _bad_values(a, inf=False) from None
-            except _kernels.FoundInf:  # per group: a NaN may be in another group
-                raise _bad_values(a) from None
-            p = QParams._trusted(scale_g.reshape(lay.params_shape), zp_g.reshape(lay.params_shape), mode)
-        else:
-            _check_params_shape(params, lay.params_shape)
-            if _kernels.quantize_groups_packed(a, lay, params, rounding, packed):
-                raise _bad_values(a, inf=False)
-            p = params._with_axis(mode.axis)
-    return QuantizedArray._trusted(packed, p, qmode, a.shape)
+            return QParams._trusted(np.float32(scale), int(zero_point), mode)
+        if k.static(a, params, rounding, dest):
+            raise _bad_values(a, inf=False)
+        return params
+    lay = mode.layout(a.shape)
+    if params is None:
+        try:
+            scale_g, zp_g = k.dynamic_groups(a, lay, mode, rounding, dest)
+        except _kernels.FoundNaN:
+            raise _bad_values(a, inf=False) from None
+        except _kernels.FoundInf:  # per group: a NaN may be in another group
+            raise _bad_values(a) from None
+        return QParams._trusted(scale_g.reshape(lay.params_shape), zp_g.reshape(lay.params_shape), mode)
+    _check_params_shape(params, lay.params_shape)
+    if k.static_groups(a, lay, params, rounding, dest):
+        raise _bad_values(a, inf=False)
+    return params._with_axis(mode.axis)  # e.g. choose_qparams(lo, hi, axis=-1): same values, axis resolved
 
 
 def dequantize(

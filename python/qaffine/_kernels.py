@@ -10,7 +10,7 @@ protocol can break.
 from __future__ import annotations
 
 import math
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -159,14 +159,17 @@ def dequantize(codes: np.ndarray, p: QParams, out: np.ndarray) -> None:
 
 
 # ------------------------------------------------------------------------------------ per channel / block
-def quantize_dynamic_groups(a: np.ndarray, lay: Layout, mode: Mode, rounding: "_core.Rounding",
-                            codes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """(scale[], zero_point[]); raises FoundNaN (a NaN met) or FoundInf (an infinity met: a NaN may be in
-    another group)."""
-    slabs = _slabs(a, lay)
+# The per-group kernels of one destination kind (codes, or packed bytes): `dynamic(x32, layout, dest)` and
+# `static(x32, layout, scale, zero_point, dest)` call _core; `part(elems)` is the destination of a slab's
+# elements. 16-bit input goes in slabs (:func:`_slabs`, each starting a byte for packed codes).
+def _groups_dynamic(a: np.ndarray, lay: Layout, mode: Mode, dest: np.ndarray,
+                    dynamic: Callable[..., Tuple[np.ndarray, np.ndarray]],
+                    static: Callable[..., Any], part: Callable[[slice], np.ndarray],
+                    align: int) -> Tuple[np.ndarray, np.ndarray]:
+    slabs = _slabs(a, lay, align)
     if slabs is None:
-        return _core.quantize_dynamic_groups(_grouped(a), lay.kernel, mode.kernel_scheme, rounding, codes)
-    G, flat = lay.kernel.groups, codes.reshape(-1)
+        return dynamic(_grouped(a), lay.kernel, dest)
+    G = lay.kernel.groups
     if slabs[0].groups is None:  # per channel along a later axis: every slab holds part of every channel
         lo, hi, nan = _slab_minmax(a, slabs, G)
         if nan:
@@ -175,28 +178,43 @@ def quantize_dynamic_groups(a: np.ndarray, lay: Layout, mode: Mode, rounding: "_
             raise FoundInf("x contains an infinite value")
         scale, zp = _core.choose_qparams_array(lo, hi, mode.kernel_scheme, False)
         for sl in slabs:
-            _core.quantize_groups(_widened(a, sl), sl.layout, scale, zp, mode.kernel_scheme, rounding,
-                                  flat[sl.elems])
+            static(_widened(a, sl), sl.layout, scale, zp, part(sl.elems))
         return scale, zp
     scale, zp = np.empty(G, dtype=np.float32), np.empty(G, dtype=np.int32)
     for sl in slabs:  # whole groups: the dynamic kernel per slab
-        scale[sl.groups], zp[sl.groups] = _core.quantize_dynamic_groups(_widened(a, sl), sl.layout, mode.kernel_scheme,
-                                                                         rounding, flat[sl.elems])
+        scale[sl.groups], zp[sl.groups] = dynamic(_widened(a, sl), sl.layout, part(sl.elems))
     return scale, zp
+
+
+def _groups_static(a: np.ndarray, lay: Layout, p: QParams, dest: np.ndarray, static: Callable[..., Any],
+                   part: Callable[[slice], np.ndarray], align: int) -> bool:
+    scale, zp = p.scale.reshape(-1), p.zero_point.reshape(-1)
+    slabs = _slabs(a, lay, align)
+    if slabs is None:
+        return bool(static(_grouped(a), lay.kernel, scale, zp, dest))
+    nan = False
+    for sl in slabs:
+        g = sl.groups if sl.groups is not None else slice(None)
+        nan = static(_widened(a, sl), sl.layout, scale[g], zp[g], part(sl.elems)) or nan
+    return bool(nan)
+
+
+def quantize_dynamic_groups(a: np.ndarray, lay: Layout, mode: Mode, rounding: "_core.Rounding",
+                            codes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(scale[], zero_point[]); raises FoundNaN (a NaN met) or FoundInf (an infinity met: a NaN may be in
+    another group)."""
+    sc, flat = mode.kernel_scheme, codes.reshape(-1)
+    return _groups_dynamic(a, lay, mode, codes,
+                           lambda x, g, d: _core.quantize_dynamic_groups(x, g, sc, rounding, d),
+                           lambda x, g, s, z, d: _core.quantize_groups(x, g, s, z, sc, rounding, d),
+                           lambda e: flat[e], 1)
 
 
 def quantize_groups(a: np.ndarray, lay: Layout, p: QParams, rounding: "_core.Rounding", codes: np.ndarray) -> bool:
     """Static per-channel/per-block codes; True if ``a`` holds NaN."""
-    scale, zp = p.scale.reshape(-1), p.zero_point.reshape(-1)
-    slabs = _slabs(a, lay)
-    if slabs is None:
-        return bool(_core.quantize_groups(_grouped(a), lay.kernel, scale, zp, p._mode.kernel_scheme, rounding, codes))
-    flat, nan = codes.reshape(-1), False
-    for sl in slabs:
-        g = sl.groups if sl.groups is not None else slice(None)
-        nan = _core.quantize_groups(_widened(a, sl), sl.layout, scale[g], zp[g], p._mode.kernel_scheme, rounding,
-                                    flat[sl.elems]) or nan
-    return bool(nan)
+    sc, flat = p._mode.kernel_scheme, codes.reshape(-1)
+    return _groups_static(a, lay, p, codes, lambda x, g, s, z, d: _core.quantize_groups(x, g, s, z, sc, rounding, d),
+                          lambda e: flat[e], 1)
 
 
 def minmax_groups(a: np.ndarray, lay: Layout) -> Tuple[np.ndarray, np.ndarray, bool]:
@@ -271,46 +289,21 @@ def _packed_part(out: np.ndarray, elems: slice, width: int) -> np.ndarray:
 
 def quantize_dynamic_groups_packed(a: np.ndarray, lay: Layout, mode: Mode, rounding: "_core.Rounding",
                                    out: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """As quantize_dynamic_groups, into packed bytes; 16-bit input in slabs (no float32 copy of it all)."""
-    w = _width(mode)
-    slabs = _slabs(a, lay, align=8)
-    if slabs is None:
-        return _core.quantize_dynamic_groups_packed(_grouped(a), lay.kernel, mode.kernel_scheme, rounding, w,
-                                                    mode.signed, out)
-    G = lay.kernel.groups
-    if slabs[0].groups is None:  # per channel along a later axis: every slab holds part of every channel
-        lo, hi, nan = _slab_minmax(a, slabs, G)
-        if nan:
-            raise FoundNaN("x contains NaN")
-        if np.isinf(lo).any() or np.isinf(hi).any():
-            raise FoundInf("x contains an infinite value")
-        scale, zp = _core.choose_qparams_array(lo, hi, mode.kernel_scheme, False)
-        for sl in slabs:
-            _core.quantize_groups_packed(_widened(a, sl), sl.layout, scale, zp, mode.kernel_scheme, rounding, w,
-                                         mode.signed, _packed_part(out, sl.elems, w))
-        return scale, zp
-    scale, zp = np.empty(G, dtype=np.float32), np.empty(G, dtype=np.int32)
-    for sl in slabs:  # whole groups: the dynamic kernel per slab
-        scale[sl.groups], zp[sl.groups] = _core.quantize_dynamic_groups_packed(
-            _widened(a, sl), sl.layout, mode.kernel_scheme, rounding, w, mode.signed, _packed_part(out, sl.elems, w))
-    return scale, zp
+    """As quantize_dynamic_groups, into packed bytes."""
+    sc, w, sgn = mode.kernel_scheme, _width(mode), mode.signed
+    return _groups_dynamic(a, lay, mode, out,
+                           lambda x, g, d: _core.quantize_dynamic_groups_packed(x, g, sc, rounding, w, sgn, d),
+                           lambda x, g, s, z, d: _core.quantize_groups_packed(x, g, s, z, sc, rounding, w, sgn, d),
+                           lambda e: _packed_part(out, e, w), 8)
 
 
 def quantize_groups_packed(a: np.ndarray, lay: Layout, p: QParams, rounding: "_core.Rounding", out: np.ndarray) -> bool:
-    """As quantize_groups, into packed bytes; 16-bit input in slabs."""
+    """As quantize_groups, into packed bytes."""
     mode = p._mode
-    w = _width(mode)
-    scale, zp = p.scale.reshape(-1), p.zero_point.reshape(-1)
-    slabs = _slabs(a, lay, align=8)
-    if slabs is None:
-        return bool(_core.quantize_groups_packed(_grouped(a), lay.kernel, scale, zp, mode.kernel_scheme, rounding, w,
-                                                 mode.signed, out))
-    nan = False
-    for sl in slabs:
-        g = sl.groups if sl.groups is not None else slice(None)
-        nan = _core.quantize_groups_packed(_widened(a, sl), sl.layout, scale[g], zp[g], mode.kernel_scheme, rounding,
-                                           w, mode.signed, _packed_part(out, sl.elems, w)) or nan
-    return bool(nan)
+    sc, w, sgn = mode.kernel_scheme, _width(mode), mode.signed
+    return _groups_static(a, lay, p, out,
+                          lambda x, g, s, z, d: _core.quantize_groups_packed(x, g, s, z, sc, rounding, w, sgn, d),
+                          lambda e: _packed_part(out, e, w), 8)
 
 
 def dequantize_packed(packed: np.ndarray, mode: Mode, p: QParams, out: np.ndarray) -> None:
