@@ -107,20 +107,25 @@ fkind group_input(const py::array& x, const qaffine::layout& g) {
     return k;
 }
 
+/// The scales the static per-group kernels take, after checking one scale and zero point per group: the
+/// scales themselves, or (torch roundings) float32(1 / scale), kept in `reciprocal`.
+const float* kernel_scales(const qaffine::layout& g, const f32_array& scale, const i32_array& zero_point,
+                           qaffine::rounding r, std::vector<float>& reciprocal) {
+    const std::size_t G = g.groups();
+    if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
+        throw py::value_error("scale and zero_point must have one value per group");
+    if (r == qaffine::rounding::divide) return scale.data();
+    reciprocal.resize(G);
+    for (std::size_t i = 0; i < G; ++i) reciprocal[i] = qaffine::kernel_scale(scale.data()[i], r);
+    return reciprocal.data();
+}
+
 bool quantize_groups(const py::array& x, const qaffine::layout& g, const f32_array& scale,
                      const i32_array& zero_point, const qaffine::scheme& sc, qaffine::rounding r, py::array out) {
     const fkind k = group_input(x, g);
     const ckind code = codes_out(out, g.size(), sc);
-    const std::size_t G = g.groups();
-    if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
-        throw py::value_error("scale and zero_point must have one value per group");
-    const float* ks = scale.data();
-    std::vector<float> reciprocal;  // the kernels multiply by float32(1 / scale) for the torch roundings
-    if (r != qaffine::rounding::divide) {
-        reciprocal.resize(G);
-        for (std::size_t i = 0; i < G; ++i) reciprocal[i] = qaffine::kernel_scale(ks[i], r);
-        ks = reciprocal.data();
-    }
+    std::vector<float> reciprocal;
+    const float* ks = kernel_scales(g, scale, zero_point, r, reciprocal);
     const void* data = x.data();
     const std::int32_t* z = zero_point.data();
     void* dst = out.mutable_data();
@@ -221,16 +226,8 @@ bool quantize_groups_packed(const py::array& x, const qaffine::layout& g, const 
                             unsigned width, bool is_signed, py::array out) {
     const fkind k = group_input(x, g);
     std::uint8_t* b = packed_out(out, g.size(), width, is_signed, sc);
-    const std::size_t G = g.groups();
-    if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
-        throw py::value_error("scale and zero_point must have one value per group");
-    const float* ks = scale.data();
-    std::vector<float> reciprocal;  // the kernels multiply by float32(1 / scale) for the torch roundings
-    if (r != qaffine::rounding::divide) {
-        reciprocal.resize(G);
-        for (std::size_t i = 0; i < G; ++i) reciprocal[i] = qaffine::kernel_scale(ks[i], r);
-        ks = reciprocal.data();
-    }
+    std::vector<float> reciprocal;
+    const float* ks = kernel_scales(g, scale, zero_point, r, reciprocal);
     const void* data = x.data();
     const std::int32_t* z = zero_point.data();
     py::gil_scoped_release nogil;
