@@ -96,6 +96,30 @@ def test_histogram_kernel_every_length_and_offset(level: str) -> None:
             assert zeros == 0
 
 
+@pytest.mark.parametrize("level", SIMD_LEVELS)
+def test_histogram_zeros_and_full_bins_count_exactly(level: str) -> None:
+    # The kernel sends exact zeros to a counter of their own and adds it to the bin of 0 at the flush; more than
+    # 65535 values in one bin (and as many zeros) would wrap any 16-bit counter. Zeros of both signs sit next to
+    # values of bin 0 and bin -1 (tiny positive and negative), at lengths around the 1024-value block and the
+    # four interleaved copies, in float (both index forms: k <= 0 and k > 0) and double.
+    rng = np.random.default_rng(11)
+    tiny = np.float32(1e-30)
+    relu = np.maximum(rng.standard_normal(70_001), 0).astype(np.float32)                 # ~35000 zeros
+    relu[::7] = -0.0
+    cases = [relu, np.zeros(70_003, np.float32), np.full(70_002, 2.5, np.float32),
+             np.resize(np.float32([0.0, tiny, -tiny, -0.0, 1.0]), 100_003),
+             (relu * np.float32(1e30)).astype(np.float32), relu.astype(np.float64)]
+    for x in cases:
+        for n in (x.size, 1023, 1025, 4097):
+            v = np.ascontiguousarray(x[:n])
+            ref, k, base = ref_histogram(v, 2048)
+            counts = np.zeros(2048, np.uint64)
+            with simd(level):
+                zeros = _core.histogram_count(v, k, base, counts)
+            np.testing.assert_array_equal(counts, ref)
+            assert zeros == int(np.count_nonzero(v == 0)), (n, v.dtype)
+
+
 def test_histogram_kernel_clamps_bad_input() -> None:
     # NaN and infinities never reach the kernel from the Python layer; if they do, they land in the end bins.
     x = np.float32([np.nan, np.inf, -np.inf, 0.5])

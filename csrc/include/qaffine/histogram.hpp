@@ -86,10 +86,12 @@ inline void histogram_rebin(const std::uint64_t* counts, std::size_t bins, int k
 
 namespace scalar {
 
-/// The specification of the index pass: idx[i] = clamp(bin(x[i]) - base, 0, top), in the operations the SIMD
-/// bodies use (top = bins - 1; nbase = -base; fix = whether the -0 case of histogram_bin can arise, double input).
+/// The specification of the index pass: idx[i] = clamp(bin(x[i]) - base, 0, top), except that an exact zero (either
+/// sign) gets `slot` (= bins: a counter of its own, so the zeros are counted by the same increments), in the
+/// operations the SIMD bodies use (top = bins - 1; nbase = -base; fix = whether the -0 case of histogram_bin can
+/// arise, double input).
 template <class T>
-inline void histogram_index(const T* x, std::size_t n, double scale, double nbase, double top, bool fix,
+inline void histogram_index(const T* x, std::size_t n, double scale, double nbase, double top, double slot, bool fix,
                             std::int32_t* idx) noexcept {
     constexpr double big = 0x1p1023;
     for (std::size_t i = 0; i < n; ++i) {
@@ -99,14 +101,15 @@ inline void histogram_index(const T* x, std::size_t n, double scale, double nbas
         // others alone, with the ops of the SIMD bodies.
         if (fix) f = detail::hmin(f, detail::hmax(v * big * big, -1.0));
         f = detail::hmin(detail::hmax(f + nbase, 0.0), top);
+        if (v == 0) f = slot;
         idx[i] = static_cast<std::int32_t>(f);
     }
 }
 
 template <class T>
-inline void histogram_index(isa, const T* x, std::size_t n, double scale, double nbase, double top, bool fix, bool,
-                            std::int32_t* idx) noexcept {
-    histogram_index(x, n, scale, nbase, top, fix, idx);
+inline void histogram_index(isa, const T* x, std::size_t n, double scale, double nbase, double top, double slot,
+                            bool fix, bool, std::int32_t* idx) noexcept {
+    histogram_index(x, n, scale, nbase, top, slot, fix, idx);
 }
 
 }  // namespace scalar
@@ -123,20 +126,26 @@ namespace detail {
 
 /// Counts x[0 .. n) (finite, inside the window) into counts[bins] on one thread. Four interleaved uint32 copies
 /// of the counters take the increments, so runs of one value (zeros after a ReLU, constant data) do not wait on
-/// the store of the previous increment; they are added into the uint64 counts every block.
+/// the store of the previous increment; they are added into the uint64 counts every block. Each copy has one
+/// counter more, at index bins, for the exact zeros (the index pass sends them there): they are the return value
+/// and are added to the bin of 0 at the flush, so no separate pass over the data counts them.
 template <class T>
 inline std::uint64_t histogram_count_serial(const T* x, std::size_t n, int k, std::int64_t base,
                                             std::uint64_t* counts, std::size_t bins, simd_level level) {
     constexpr std::size_t block = 1024;
     const double scale = std::ldexp(1.0, -k), nbase = -static_cast<double>(base), top = static_cast<double>(bins - 1);
+    const double slot = static_cast<double>(bins);
     // Only a double input can have products below the smallest normal (a float's are at least 2^-279 here).
     const bool fix = sizeof(T) == sizeof(double) && k > -52;
     // A float input whose products x * 2^-k can neither underflow (k <= 0) nor need a 2^-k beyond float's range
     // runs the index pass in float, twice the lanes: the same indices, as both forms are exact.
     const bool narrow = sizeof(T) == sizeof(float) && k >= -126 && k <= 0;
-    // The copies start 80 bytes past a multiple of 4 KiB apart: the same bin of two copies would otherwise alias
+    // The bin of a zero: clamped into the window as the index pass clamps every other value.
+    const std::size_t zero_bin = static_cast<std::size_t>(std::min<std::int64_t>(
+        std::max<std::int64_t>(-base, 0), static_cast<std::int64_t>(bins - 1)));
+    // The copies start 84 bytes past a multiple of 4 KiB apart: the same bin of two copies would otherwise alias
     // in the load-store unit's 4 KiB address check and serialise the increments.
-    const std::size_t stride = bins + 20;
+    const std::size_t stride = bins + 21;
     std::vector<std::uint32_t> sub(4 * stride, 0);
     std::uint32_t* c0 = sub.data();
     std::uint32_t* c1 = c0 + stride;
@@ -147,11 +156,7 @@ inline std::uint64_t histogram_count_serial(const T* x, std::size_t n, int k, st
     std::uint64_t zeros = 0;
     for (std::size_t i = 0; i < n; i += block) {
         const std::size_t m = std::min(block, n - i);
-        dispatch(level, [&](auto isa) { histogram_index(isa, x + i, m, scale, nbase, top, fix, narrow, idx); });
-        std::uint32_t z = 0;  // a plain loop the compiler vectorises at the baseline level: the same count anywhere
-        const T* p = x + i;
-        for (std::size_t j = 0; j < m; ++j) z += static_cast<std::uint32_t>(p[j] == T(0));
-        zeros += z;
+        dispatch(level, [&](auto isa) { histogram_index(isa, x + i, m, scale, nbase, top, slot, fix, narrow, idx); });
         std::size_t j = 0;
         for (; j + 4 <= m; j += 4) {
             ++c0[idx[j]];
@@ -166,6 +171,10 @@ inline std::uint64_t histogram_count_serial(const T* x, std::size_t n, int k, st
                 counts[b] += std::uint64_t(c0[b]) + c1[b] + c2[b] + c3[b];
                 c0[b] = c1[b] = c2[b] = c3[b] = 0;
             }
+            const std::uint64_t z = std::uint64_t(c0[bins]) + c1[bins] + c2[bins] + c3[bins];
+            c0[bins] = c1[bins] = c2[bins] = c3[bins] = 0;
+            counts[zero_bin] += z;
+            zeros += z;
             since_flush = 0;
         }
     }

@@ -41,6 +41,8 @@ QAFFINE_OP vf div(vf a, vf b) noexcept { return _mm256_div_ps(a, b); }
 QAFFINE_OP vf fma(vf a, vf b, vf c) noexcept { return _mm256_fmadd_ps(a, b, c); }
 QAFFINE_OP mf unord(vf a, vf b) noexcept { return _mm256_cmp_ps(a, b, _CMP_UNORD_Q); }  // a or b NaN
 QAFFINE_OP mf neq(vf a, vf b) noexcept { return _mm256_cmp_ps(a, b, _CMP_NEQ_UQ); }
+QAFFINE_OP mf eq(vf a, vf b) noexcept { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }  // false when either is NaN
+QAFFINE_OP vf select(mf m, vf a, vf b) noexcept { return _mm256_blendv_ps(b, a, m); }  // a where m is set, else b
 QAFFINE_OP vf floor(vf v) noexcept { return _mm256_round_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 QAFFINE_OP vi cvt_i32(vf v) noexcept { return _mm256_cvtps_epi32(v); }  // nearest, ties to even (MXCSR default)
 QAFFINE_OP vf cvt_f32(vi v) noexcept { return _mm256_cvtepi32_ps(v); }
@@ -84,6 +86,8 @@ QAFFINE_OP vd mul(vd a, vd b) noexcept { return _mm256_mul_pd(a, b); }
 QAFFINE_OP vd div(vd a, vd b) noexcept { return _mm256_div_pd(a, b); }
 QAFFINE_OP vd fma(vd a, vd b, vd c) noexcept { return _mm256_fmadd_pd(a, b, c); }
 QAFFINE_OP md unord(vd a, vd b) noexcept { return _mm256_cmp_pd(a, b, _CMP_UNORD_Q); }
+QAFFINE_OP md eq(vd a, vd b) noexcept { return _mm256_cmp_pd(a, b, _CMP_EQ_OQ); }
+QAFFINE_OP vd select(md m, vd a, vd b) noexcept { return _mm256_blendv_pd(b, a, m); }
 QAFFINE_OP vd floor(vd v) noexcept { return _mm256_round_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 // The low / high half of the int32 lanes of v, as doubles (exact).
 QAFFINE_OP vd cvt_lo_f64(vi v) noexcept { return _mm256_cvtepi32_pd(_mm256_castsi256_si128(v)); }

@@ -47,6 +47,8 @@ QAFFINE_OP vf div(vf a, vf b) noexcept { return _mm512_div_ps(a, b); }
 QAFFINE_OP vf fma(vf a, vf b, vf c) noexcept { return _mm512_fmadd_ps(a, b, c); }
 QAFFINE_OP mf unord(vf a, vf b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q); }
 QAFFINE_OP mf neq(vf a, vf b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_NEQ_UQ); }
+QAFFINE_OP mf eq(vf a, vf b) noexcept { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }  // false when either is NaN
+QAFFINE_OP vf select(mf m, vf a, vf b) noexcept { return _mm512_mask_blend_ps(m, b, a); }  // a where m is set, else b
 QAFFINE_OP vf floor(vf v) noexcept { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 QAFFINE_OP vi cvt_i32(vf v) noexcept { return _mm512_cvtps_epi32(v); }
 QAFFINE_OP vf cvt_f32(vi v) noexcept { return _mm512_cvtepi32_ps(v); }
@@ -70,6 +72,8 @@ QAFFINE_OP vd mul(vd a, vd b) noexcept { return _mm512_mul_pd(a, b); }
 QAFFINE_OP vd div(vd a, vd b) noexcept { return _mm512_div_pd(a, b); }
 QAFFINE_OP vd fma(vd a, vd b, vd c) noexcept { return _mm512_fmadd_pd(a, b, c); }
 QAFFINE_OP md unord(vd a, vd b) noexcept { return _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q); }
+QAFFINE_OP md eq(vd a, vd b) noexcept { return _mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ); }
+QAFFINE_OP vd select(md m, vd a, vd b) noexcept { return _mm512_mask_blend_pd(m, b, a); }
 QAFFINE_OP vd floor(vd v) noexcept { return _mm512_roundscale_pd(v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }  // toward -Inf, exact
 QAFFINE_OP vd cvt_lo_f64(vi v) noexcept { return _mm512_cvtepi32_pd(_mm512_castsi512_si256(v)); }
 QAFFINE_OP vd cvt_hi_f64(vi v) noexcept { return _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)); }

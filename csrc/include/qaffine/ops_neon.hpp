@@ -72,6 +72,8 @@ QAFFINE_OP mf unord(vf a, vf b) noexcept {  // a or b NaN
     return {vmvnq_u32(ordered(a.a, b.a)), vmvnq_u32(ordered(a.b, b.b))};
 }
 QAFFINE_OP mf neq(vf a, vf b) noexcept { return {vmvnq_u32(vceqq_f32(a.a, b.a)), vmvnq_u32(vceqq_f32(a.b, b.b))}; }
+QAFFINE_OP mf eq(vf a, vf b) noexcept { return {vceqq_f32(a.a, b.a), vceqq_f32(a.b, b.b)}; }  // false when either is NaN
+QAFFINE_OP vf select(mf m, vf a, vf b) noexcept { return {vbslq_f32(m.a, a.a, b.a), vbslq_f32(m.b, a.b, b.b)}; }  // a where m is set, else b
 QAFFINE_OP vi cvt_i32(vf v) noexcept { return {vcvtnq_s32_f32(v.a), vcvtnq_s32_f32(v.b)}; }  // nearest, ties to even
 QAFFINE_OP vf cvt_f32(vi v) noexcept { return {vcvtq_f32_s32(v.a), vcvtq_f32_s32(v.b)}; }
 QAFFINE_OP vi bits(vf v) noexcept { return {vreinterpretq_s32_f32(v.a), vreinterpretq_s32_f32(v.b)}; }
@@ -113,6 +115,8 @@ QAFFINE_OP md unord(vd a, vd b) noexcept {
     const uint64x2_t ones = vdupq_n_u64(~std::uint64_t(0));
     return {veorq_u64(ordered(a.a, b.a), ones), veorq_u64(ordered(a.b, b.b), ones)};
 }
+QAFFINE_OP md eq(vd a, vd b) noexcept { return {vceqq_f64(a.a, b.a), vceqq_f64(a.b, b.b)}; }
+QAFFINE_OP vd select(md m, vd a, vd b) noexcept { return {vbslq_f64(m.a, a.a, b.a), vbslq_f64(m.b, a.b, b.b)}; }
 // The low / high half of the int32 lanes of v, as doubles (exact: through int64).
 QAFFINE_OP float64x2_t cvt_f64x2(int32x2_t v) noexcept { return vcvtq_f64_s64(vmovl_s32(v)); }
 QAFFINE_OP vd cvt_lo_f64(vi v) noexcept { return {cvt_f64x2(vget_low_s32(v.a)), cvt_f64x2(vget_high_s32(v.a))}; }
