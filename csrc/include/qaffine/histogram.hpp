@@ -359,6 +359,10 @@ inline range_choice histogram_mse_range(const histogram_view& h, double levels, 
         const cand &l = lows.back(), &r = highs.back();
         best = {l.v, r.v, l.clip + inner2(l, r) + r.clip};
     }
+    // The high candidates as arrays for the row loop: value, clip above, count above.
+    std::vector<double> hv(highs.size()), hc(highs.size()), hn(highs.size());
+    for (std::size_t j = 0; j < highs.size(); ++j)
+        hv[j] = highs[j].v, hc[j] = highs[j].clip, hn[j] = no_high ? 0.0 : na[highs[j].edge];
     constexpr std::size_t B = 16;
     for (std::size_t i1 = 0; i1 < lows.size(); i1 += B) {
         const std::size_t i2 = std::min(lows.size(), i1 + B) - 1;
@@ -368,11 +372,24 @@ inline range_choice histogram_mse_range(const histogram_view& h, double levels, 
             const double bound = inner2(lows[i1], highs[j1]);
             if (bound > best.error) break;  // the rounding term alone only grows with j
             if (lows[i2].clip + highs[j2].clip + bound > best.error) continue;
-            for (std::size_t i = i1; i <= i2; ++i)
-                for (std::size_t j = j1; j <= j2; ++j) {
-                    const double err = lows[i].clip + inner2(lows[i], highs[j]) + highs[j].clip;
-                    if (err < best.error) best = {lows[i].v, highs[j].v, err};
+            // Row by row: a row whose innermost rounding term and outermost clip above exceed the best is skipped
+            // (a bound in the association of the error itself, (clip below + rounding) + clip above, so it is
+            // below every error of the row as computed); the others are computed whole, a loop without branches
+            // the compiler vectorises, then scanned in order for the first that beats the best.
+            const std::size_t m = j2 - j1 + 1;
+            for (std::size_t i = i1; i <= i2; ++i) {
+                const cand& l = lows[i];
+                if (l.clip + inner2(l, highs[j1]) + highs[j2].clip > best.error) continue;
+                const double t = total - (no_low ? 0.0 : nb[l.edge]), lv = l.v, lc = l.clip;
+                double err[B];
+                for (std::size_t j = 0; j < m; ++j) {
+                    const double n = t - hn[j1 + j] - zeros;
+                    const double width = hv[j1 + j] - lv;
+                    err[j] = lc + kappa * (n > 0 ? n : 0.0) * width * width + hc[j1 + j];
                 }
+                for (std::size_t j = 0; j < m; ++j)
+                    if (err[j] < best.error) best = {lv, hv[j1 + j], err[j]};
+            }
         }
     }
     return best;
