@@ -336,42 +336,41 @@ inline range_choice histogram_mse_range(const histogram_view& h, double levels, 
     // candidates the edges >= 0 outward. Outward, the clipping terms fall and the rounding term grows, so a block
     // of candidates [i1, i2] x [j1, j2] (i1, j1 innermost) costs at least below(i2) + above(j2) + inner(i1, j1):
     // blocks whose bound exceeds the best are skipped whole (floating-point rounding is monotone, so the bound is
-    // below every candidate's error as computed), the others searched candidate by candidate.
+    // below every candidate's error as computed), the others searched row by row.
     struct cand {
         double v, clip;
         std::size_t edge;
     };
-    std::vector<cand> lows, highs;
+    std::vector<cand> lows;
     for (std::size_t t = ne; t-- > 0;)
         if (e.at[t] <= 0) lows.push_back({e.at[t], below[t], t});
     if (lows.empty()) lows.push_back({0.0, 0.0, 0});  // nothing below 0: clip nothing, widen to 0
-    for (std::size_t u = 0; u < ne; ++u)
-        if (e.at[u] >= 0) highs.push_back({e.at[u], above[u], u});
-    if (highs.empty()) highs.push_back({0.0, 0.0, ne - 1});
     const bool no_low = !(e.at[0] <= 0), no_high = !(e.at[ne - 1] >= 0);
-    // With no edge on a side, its candidate stands for 0 and clips nothing: count every value as inside.
-    auto inner2 = [&](const cand& l, const cand& r) {
-        double n = total - (no_low ? 0.0 : nb[l.edge]) - (no_high ? 0.0 : na[r.edge]) - zeros;
-        const double width = r.v - l.v;
+    // The high candidates as arrays (the row loop below reads them as vectors): value, clip above, and the count
+    // above. With no edge on a side, its candidate stands for 0 and clips nothing: every value counts as inside.
+    std::vector<double> hv, hc, hn;
+    for (std::size_t u = 0; u < ne; ++u)
+        if (e.at[u] >= 0) hv.push_back(e.at[u]), hc.push_back(above[u]), hn.push_back(no_high ? 0.0 : na[u]);
+    if (hv.empty()) hv.push_back(0.0), hc.push_back(0.0), hn.push_back(0.0);
+    const std::size_t nh = hv.size();
+    auto inner2 = [&](const cand& l, std::size_t j) {
+        double n = total - (no_low ? 0.0 : nb[l.edge]) - hn[j] - zeros;
+        const double width = hv[j] - l.v;
         return kappa * (n > 0 ? n : 0.0) * width * width;
     };
     {
-        const cand &l = lows.back(), &r = highs.back();
-        best = {l.v, r.v, l.clip + inner2(l, r) + r.clip};
+        const cand& l = lows.back();
+        best = {l.v, hv[nh - 1], l.clip + inner2(l, nh - 1) + hc[nh - 1]};
     }
-    // The high candidates as arrays for the row loop: value, clip above, count above.
-    std::vector<double> hv(highs.size()), hc(highs.size()), hn(highs.size());
-    for (std::size_t j = 0; j < highs.size(); ++j)
-        hv[j] = highs[j].v, hc[j] = highs[j].clip, hn[j] = no_high ? 0.0 : na[highs[j].edge];
     constexpr std::size_t B = 16;
     for (std::size_t i1 = 0; i1 < lows.size(); i1 += B) {
         const std::size_t i2 = std::min(lows.size(), i1 + B) - 1;
-        if (inner2(lows[i1], highs[0]) > best.error) break;  // and it grows with i
-        for (std::size_t j1 = 0; j1 < highs.size(); j1 += B) {
-            const std::size_t j2 = std::min(highs.size(), j1 + B) - 1;
-            const double bound = inner2(lows[i1], highs[j1]);
+        if (inner2(lows[i1], 0) > best.error) break;  // and it grows with i
+        for (std::size_t j1 = 0; j1 < nh; j1 += B) {
+            const std::size_t j2 = std::min(nh, j1 + B) - 1;
+            const double bound = inner2(lows[i1], j1);
             if (bound > best.error) break;  // the rounding term alone only grows with j
-            if (lows[i2].clip + highs[j2].clip + bound > best.error) continue;
+            if (lows[i2].clip + hc[j2] + bound > best.error) continue;
             // Row by row: a row whose innermost rounding term and outermost clip above exceed the best is skipped
             // (a bound in the association of the error itself, (clip below + rounding) + clip above, so it is
             // below every error of the row as computed); the others are computed whole, a loop without branches
@@ -379,7 +378,7 @@ inline range_choice histogram_mse_range(const histogram_view& h, double levels, 
             const std::size_t m = j2 - j1 + 1;
             for (std::size_t i = i1; i <= i2; ++i) {
                 const cand& l = lows[i];
-                if (l.clip + inner2(l, highs[j1]) + highs[j2].clip > best.error) continue;
+                if (l.clip + inner2(l, j1) + hc[j2] > best.error) continue;
                 const double t = total - (no_low ? 0.0 : nb[l.edge]), lv = l.v, lc = l.clip;
                 double err[B];
                 for (std::size_t j = 0; j < m; ++j) {
