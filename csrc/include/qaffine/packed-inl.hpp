@@ -82,15 +82,41 @@ QAFFINE_ISA vi widen_fields_from(const std::uint8_t* p, unsigned shift) noexcept
     }
 }
 
-// Fields [i, n) of a run from bit `shift` of p on into out[i, n): whole registers, then the last lanes through
-// a buffer of the bytes they span.
+// The bytes of four registers of fields from bit `shift` (1..7) of p on, shifted down to f: a 64-bit word at a
+// time, so that narrow fields (a register of 1 or 2 bytes) share one shift between four registers.
+template <unsigned W>
+QAFFINE_ISA void shift_down4(const std::uint8_t* p, unsigned shift, std::uint8_t* f) noexcept {
+    constexpr std::size_t S = 4 * lanes * W / 8;  // 4 to 32 bytes
+    if constexpr (S <= 8) {
+        std::uint64_t lo = 0;
+        std::memcpy(&lo, p, S);
+        const std::uint64_t w = (lo >> shift) | (static_cast<std::uint64_t>(p[S]) << (8 * S - shift));
+        std::memcpy(f, &w, 8);
+    } else {
+        for (std::size_t j = 0; j < S; j += 8) {
+            std::uint64_t lo = 0;
+            std::memcpy(&lo, p + j, 8);
+            const std::uint64_t w = (lo >> shift) | (static_cast<std::uint64_t>(p[j + 8]) << (64 - shift));
+            std::memcpy(f + j, &w, 8);
+        }
+    }
+}
+
+// Fields [i, n) of a run from bit `shift` of p on into out[i, n): four registers at a time, then single ones,
+// then the last lanes through a buffer of the bytes they span.
 template <unsigned W, class Q, bool Shifted>
 QAFFINE_ISA void dequantize_fields_loop(const std::uint8_t* p, unsigned shift, std::size_t i, std::size_t n, vf s,
                                         vi z, float* out, bool streaming) noexcept {
     constexpr std::size_t L = lanes, step = L * W / 8;
     for (; i + 4 * L <= n; i += 4 * L, p += 4 * step) {
+        alignas(16) std::uint8_t f[4 * step < 8 ? 8 : 4 * step];
+        const std::uint8_t* q = p;
+        if (Shifted) {
+            shift_down4<W>(p, shift, f);
+            q = f;
+        }
         for (std::size_t k = 0; k < 4; ++k) {
-            const vf y = mul(cvt_f32(sub_i32(widen_fields_from<W, Q, Shifted>(p + k * step, shift), z)), s);
+            const vf y = mul(cvt_f32(sub_i32(widen_fields<W, Q>(q + k * step), z)), s);
             if (streaming) stream_store(out + i + k * L, y);
             else storeu(out + i + k * L, y);
         }
