@@ -102,8 +102,9 @@ QAFFINE_ISA void shift_down4(const std::uint8_t* p, unsigned shift, std::uint8_t
     }
 }
 
-// Fields [i, n) of a run from bit `shift` of p on into out[i, n): four registers at a time, then single ones,
-// then the last lanes through a buffer of the bytes they span.
+// Fields [i, n) of a run from bit `shift` of p on into out[i, n) (field i at p; fields from 0 on are the run's):
+// four registers at a time, then single ones, then the last lanes (a register ending at field n, or in a run
+// shorter than a register, through a buffer of the bytes they span).
 template <unsigned W, class Q, bool Shifted>
 QAFFINE_ISA void dequantize_fields_loop(const std::uint8_t* p, unsigned shift, std::size_t i, std::size_t n, vf s,
                                         vi z, float* out, bool streaming) noexcept {
@@ -124,7 +125,15 @@ QAFFINE_ISA void dequantize_fields_loop(const std::uint8_t* p, unsigned shift, s
     if (streaming) sfence();
     for (; i + L <= n; i += L, p += step)
         storeu(out + i, mul(cvt_f32(sub_i32(widen_fields_from<W, Q, Shifted>(p, shift), z)), s));
-    if (i < n) {
+    if (i < n && n >= L) {
+        // the last L fields as one more register, rewriting out[n - L, i) with the same values: no partial
+        // load and store; their first field is `back` bits before bit `shift` of p
+        const std::size_t back = (i - (n - L)) * W, k = (back + 7) / 8;
+        const unsigned at = static_cast<unsigned>(8 * k - back) + shift;
+        const std::uint8_t* q = p - k + at / 8;
+        const vi c = at % 8 == 0 ? widen_fields<W, Q>(q) : widen_fields_from<W, Q, true>(q, at % 8);
+        storeu(out + (n - L), mul(cvt_f32(sub_i32(c, z)), s));
+    } else if (i < n) {
         alignas(16) std::uint8_t f[16] = {};
         std::memcpy(f, p, (shift + (n - i) * W + 7) / 8);
         storeu_n(out + i, n - i, mul(cvt_f32(sub_i32(widen_fields_from<W, Q, Shifted>(f, shift), z)), s));
