@@ -39,9 +39,14 @@ thread: per block B = 32, 64, 128 along the last axis of 4096×4096 (aligned row
 and dequantize; per channel along the last axis against axis 0; the floor of one read of x plus the packed
 write (dequantize: one read of the packed bytes plus the float write). Peers: ONNX Runtime's MatMulNBits
 quantizer ``onnxruntime.capi._pybind_state.quantize_matmul_4bits`` (C++; blocks along the first axis of a
-K×N weight, packed 4-bit with a zero point per block; the thread count it used is measured as CPU time / wall
-time) and gguf-py's ``gguf.quants.quantize`` Q4_0 / Q4_1 / Q8_0 (NumPy; llama.cpp's rounding, not ONNX's:
-compared for time only).
+K×N weight, packed 4-bit with a zero point per block) and gguf-py's ``gguf.quants.quantize`` Q4_0 / Q4_1 / Q8_0
+(NumPy; llama.cpp's rounding, not ONNX's: compared for time only). ``quantize_matmul_4bits`` takes no thread
+count: it makes ONNX Runtime's default thread pool on every call (one thread per core; no environment variable
+or session option reaches it). So it is timed twice: as it comes (the threads it kept busy, CPU time / wall
+time, in the label), and, for the row with the ``≥ 12`` target, with the process pinned to one CPU
+(``os.sched_setaffinity`` around the timed calls, restored after), where that pool shares one core, one
+thread's worth of CPU time as qaffine's one thread; on platforms without ``sched_setaffinity`` that row is the
+unpinned measurement again and its label says so.
 
 Times are the minimum over repeats; the repeat count adapts to the size. Nothing here asserts a time.
 """
@@ -837,6 +842,29 @@ def _threads_used(fn: Callable[[], Any]) -> float:
     return (time.process_time() - c0) / max(time.perf_counter() - w0, 1e-9)
 
 
+class _OneCpu:
+    """Pins the calling thread, and so the threads it starts, to one CPU of those it may use, and restores its
+    affinity on exit. quantize_matmul_4bits takes no thread count (it makes a default thread pool on every
+    call, which neither an environment variable nor a session option reaches): pinned, that pool shares one
+    CPU, one thread's worth of CPU time as qaffine's single thread. `cpu` is None (nothing pinned) where the
+    platform has no sched_setaffinity."""
+
+    def __init__(self) -> None:
+        self.cpu: Optional[int] = None
+        self._old: Optional[set] = None
+
+    def __enter__(self) -> "_OneCpu":
+        if hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity"):
+            self._old = set(os.sched_getaffinity(0))
+            self.cpu = min(self._old)
+            os.sched_setaffinity(0, {self.cpu})
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._old is not None:
+            os.sched_setaffinity(0, self._old)
+
+
 def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool,
            rows_of: int = 4096) -> List[Dict[str, Any]]:
     """The low-bit table (1 thread): each row a time and the ratio to what it is measured against."""
@@ -901,9 +929,15 @@ def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool,
                         if f is None:
                             missing["onnxruntime"] = "no onnxruntime.capi._pybind_state.quantize_matmul_4bits"
                         else:
+                            what = f"  onnxruntime quantize_matmul_4bits{' symmetric' if sym else ''}"
+                            against = f"{'s4' if sym else 'p4'} {tag}"
                             used = _threads_used(f)
-                            add(f"ort {tag} {sym}", f"  onnxruntime quantize_matmul_4bits{' symmetric' if sym else ''} "
-                                f"({used:.1f} threads busy)", f, f"{'s4' if sym else 'p4'} {tag}", "≥ 12")
+                            add(f"ort all {tag} {sym}", f"{what} ({used:.1f} threads busy)", f, against)
+                            with _OneCpu() as one:
+                                pinned = _threads_used(f)
+                                label = (f"{what} on 1 CPU ({pinned:.1f} threads busy)" if one.cpu is not None else
+                                         f"{what} (not pinned: no sched_setaffinity here; {used:.1f} threads busy)")
+                                add(f"ort {tag} {sym}", label, f, against, "≥ 12")
                     if b == 32:
                         for kind in ("Q4_0", "Q4_1", "Q8_0"):
                             g = _gguf(x, kind)
@@ -933,7 +967,8 @@ def lowbit(plan: Plan, floor: Floor, block_sizes: Sequence[int], markdown: bool,
     print("ratio: time / the 'against' row's time (per element where marked); for onnxruntime and gguf-py that is "
           "their time / qaffine's packed 4-bit (≥ 12: qaffine at least 12× faster). gguf-py rounds as llama.cpp does (Q4_0: scale from the "
           "value of largest magnitude / -8, Q4_1: min and (max - min) / 15, Q8_0: max|x| / 127), so its codes are not "
-          "qaffine's: time only. onnxruntime's blocks run along the first axis of the same array (its K×N layout).")
+          "qaffine's: time only. onnxruntime's blocks run along the first axis of the same array (its K×N layout); "
+          "its row with the target runs on one CPU (its thread pool pinned there), the row above it as it comes.")
     for peer, why in missing.items():
         print(f"skipped {peer} in the low-bit table: {why}")
     return rows

@@ -65,6 +65,14 @@ def test_compare_runs_every_workload_and_writes_json(tmp_path: Path) -> None:
     assert all(row["ms"] > 0 for row in lowbit)
     assert any("4-bit packed" in row["case"] and row["ratio"] is not None for row in lowbit)
     assert any(row["case"].strip().startswith("floor") for row in lowbit)
+    # ONNX Runtime's quantizer takes no thread count: its target row runs pinned to one CPU (or says it is not),
+    # next to the row as it comes; both labels carry the threads it kept busy.
+    ort = [row for row in lowbit if "quantize_matmul_4bits" in row["case"]]
+    targeted = [row for row in ort if row["target"]]
+    assert len(targeted) * 2 == len(ort)
+    assert all(("on 1 CPU" in row["case"] or "not pinned" in row["case"]) and row["target"] == "≥ 12"
+               for row in targeted)
+    assert all("threads busy" in row["case"] and row["ratio"] is not None for row in ort)
 
 
 def test_compare_markdown_table() -> None:

@@ -105,10 +105,12 @@ def test_packed_strided_input_per_tensor() -> None:
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_packed_large_odd_shapes_threads(threads: int) -> None:
     """Arrays above the parallel grain, with rows that do not end on a byte boundary (odd lengths, blocks
-    straddling bytes): the same bytes for any thread count and level."""
+    straddling bytes; blocks of 32 and 64 read from inside a byte in every other row): the same bytes for any
+    thread count and level."""
     rng = np.random.default_rng(threads)
     shapes = [((1021, 523), {"block_size": 32}), ((517, 1031), {"block_size": 3}), ((263_001,), {}),
-              ((4099, 65), {"axis": 0}), ((65, 4099), {"axis": -1}), ((1023, 259), {"block_size": 5, "axis": 0})]
+              ((4099, 65), {"axis": 0}), ((65, 4099), {"axis": -1}), ((1023, 259), {"block_size": 5, "axis": 0}),
+              ((257, 1029), {"block_size": 64})]
     qa.set_num_threads(threads)
     try:
         for shape, gran in shapes:

@@ -1118,6 +1118,69 @@ void test_packed(std::mt19937_64& rng) {
     }
 }
 
+// Packed reads from any field (a run or block that starts inside a byte: rows of odd length at 4 bits, blocks
+// of rows that start mid-byte, thread splits), plain and per-element parameters, every start phase and every
+// length around one, four and five registers, against the scalar loop; and one run above the streaming
+// threshold whose register-aligned start falls inside a byte.
+template <class Q>
+void test_packed_read_any_field(std::mt19937_64& rng) {
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (unsigned w : {1u, 2u, 4u}) {
+        std::vector<std::uint8_t> b(64);
+        for (auto& v : b) v = static_cast<std::uint8_t>(byte(rng));
+        const std::size_t per = 8 / w, room = (b.size() - 2) * per;
+        std::vector<float> s(room), ref(room + 16), got(room + 16);
+        std::vector<std::int32_t> z(room);
+        for (std::size_t i = 0; i < room; ++i) {
+            s[i] = 0.25f + 0.01f * static_cast<float>(i % 17);
+            z[i] = static_cast<std::int32_t>(i % 5) - 2;
+        }
+        for (std::size_t pos = 0; pos < 2 * per; ++pos) {
+            for (std::size_t n = 0; n + pos <= room && n <= 5 * 16 + 17; ++n) {
+                qaffine::dispatch_width(w, [&](auto W) {
+                    constexpr unsigned Wv = decltype(W)::value;
+                    std::fill(ref.begin(), ref.end(), -7.0f);
+                    qaffine::scalar::dequantize_fields<Wv, Q>(b.data(), pos, n, 0.375f, 3, ref.data() + 1);
+                    for (auto level : levels()) {
+                        std::fill(got.begin(), got.end(), -7.0f);
+                        qaffine::dispatch(level, [&](auto isa) {
+                            qaffine::detail::dequantize_fields_at<decltype(isa), Wv, Q>(isa, b.data(), pos, n, 0.375f, 3,
+                                                                                      got.data() + 1);
+                        });
+                        check(got == ref, "packed read from any field", qaffine::to_string(level), n, pos * 10 + Wv);
+                    }
+                    std::fill(ref.begin(), ref.end(), -7.0f);
+                    qaffine::scalar::dequantize_fields_vec<Wv, Q>(b.data(), pos, n, s.data(), z.data(), ref.data());
+                    for (auto level : levels()) {
+                        std::fill(got.begin(), got.end(), -7.0f);
+                        qaffine::dispatch(level, [&](auto isa) {
+                            qaffine::detail::dequantize_fields_vec_at<decltype(isa), Wv, Q>(isa, b.data(), pos, n,
+                                                                                          s.data(), z.data(), got.data());
+                        });
+                        check(got == ref, "packed vec read from any field", qaffine::to_string(level), n, pos * 10 + Wv);
+                    }
+                });
+            }
+        }
+    }
+    // streaming: out + 1 puts the register-aligned start of out three fields in, inside a byte at 4 bits
+    const std::size_t n = qaffine::detail::dequantize_stream_min + 1000 + 37;
+    std::vector<std::uint8_t> b(n / 2 + 2);
+    for (auto& v : b) v = static_cast<std::uint8_t>(byte(rng));
+    for (std::size_t pos : {0u, 1u}) {
+        std::vector<float> ref(n + 32, -7.0f), got(n + 32, -7.0f);
+        qaffine::scalar::dequantize_fields<4, Q>(b.data(), pos, n, 0.0371f, 5, ref.data() + 1);
+        for (auto level : levels()) {
+            std::fill(got.begin(), got.end(), -7.0f);
+            qaffine::dispatch(level, [&](auto isa) {
+                qaffine::detail::dequantize_fields_at<decltype(isa), 4, Q>(isa, b.data(), pos, n, 0.0371f, 5, got.data() + 1);
+            });
+            check(same_bytes(got.data(), ref.data(), got.size() * sizeof(float)), "streaming packed read",
+                  qaffine::to_string(level), n, pos);
+        }
+    }
+}
+
 int main(int argc, char** argv) {
     if (argc > 1 && std::sscanf(argv[1], "%u/%u", &g_shard, &g_shards) != 2) g_shards = 0;
     if (g_shards == 0 || g_shard >= g_shards) {
@@ -1186,6 +1249,8 @@ int main(int argc, char** argv) {
     if (mine()) test_block16_streaming<std::uint16_t>(rng);
     if (mine()) test_packed<std::uint8_t>(rng);
     if (mine()) test_packed<std::int8_t>(rng);
+    if (mine()) test_packed_read_any_field<std::uint8_t>(rng);
+    if (mine()) test_packed_read_any_field<std::int8_t>(rng);
     if (mine()) test_threads(rng);
     if (mine()) test_histogram<float>(rng);
     if (mine()) test_histogram<double>(rng);

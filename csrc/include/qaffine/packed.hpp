@@ -133,13 +133,14 @@ inline bool quantize_fields_vec(isa, const T* x, std::size_t n, const float* s, 
     return quantize_fields_vec<R, W>(x, n, s, z, qmin, qmax, b, 0);
 }
 template <unsigned W, class Q, class T>
-inline void dequantize_fields(isa, const std::uint8_t* b, std::size_t n, float scale, std::int32_t z, T* out) noexcept {
-    dequantize_fields<W, Q>(b, 0, n, scale, z, out);
+inline void dequantize_fields(isa, const std::uint8_t* b, std::size_t pos, std::size_t n, float scale, std::int32_t z,
+                              T* out) noexcept {
+    dequantize_fields<W, Q>(b, pos, n, scale, z, out);
 }
 template <unsigned W, class Q, class T>
-inline void dequantize_fields_vec(isa, const std::uint8_t* b, std::size_t n, const float* s, const std::int32_t* z,
-                                  T* out) noexcept {
-    dequantize_fields_vec<W, Q>(b, 0, n, s, z, out);
+inline void dequantize_fields_vec(isa, const std::uint8_t* b, std::size_t pos, std::size_t n, const float* s,
+                                  const std::int32_t* z, T* out) noexcept {
+    dequantize_fields_vec<W, Q>(b, pos, n, s, z, out);
 }
 
 }  // namespace scalar
@@ -195,34 +196,25 @@ inline bool quantize_fields_vec_at(Isa, const T* x, std::size_t n, const float* 
         return quantize_fields_vec<R, W, Q>(scalar::isa{}, x + head, n - head, s + head, z + head, qmin, qmax, at) || nan;
 }
 
+// Reading needs no byte boundary: the level's loops read a run that starts inside a byte at its bit offset.
 template <class Isa, unsigned W, class Q, class T>
 inline void dequantize_fields_at(Isa, const std::uint8_t* b, std::size_t pos, std::size_t n, float scale,
                                  std::int32_t z, T* out) noexcept {
-    constexpr std::size_t per = 8 / W;
-    const std::size_t head = std::min(n, (per - pos % per) % per);
-    scalar::dequantize_fields<W, Q>(b, pos, head, scale, z, out);
-    if (n == head) return;
-    const std::uint8_t* at = b + (pos + head) / per;
     using scalar::dequantize_fields;
     if constexpr (std::is_same<T, float>::value)
-        dequantize_fields<W, Q>(Isa{}, at, n - head, scale, z, out + head);
+        dequantize_fields<W, Q>(Isa{}, b, pos, n, scale, z, out);
     else
-        dequantize_fields<W, Q>(scalar::isa{}, at, n - head, scale, z, out + head);
+        dequantize_fields<W, Q>(scalar::isa{}, b, pos, n, scale, z, out);
 }
 
 template <class Isa, unsigned W, class Q, class T>
 inline void dequantize_fields_vec_at(Isa, const std::uint8_t* b, std::size_t pos, std::size_t n, const float* s,
                                      const std::int32_t* z, T* out) noexcept {
-    constexpr std::size_t per = 8 / W;
-    const std::size_t head = std::min(n, (per - pos % per) % per);
-    scalar::dequantize_fields_vec<W, Q>(b, pos, head, s, z, out);
-    if (n == head) return;
-    const std::uint8_t* at = b + (pos + head) / per;
     using scalar::dequantize_fields_vec;
     if constexpr (std::is_same<T, float>::value)
-        dequantize_fields_vec<W, Q>(Isa{}, at, n - head, s + head, z + head, out + head);
+        dequantize_fields_vec<W, Q>(Isa{}, b, pos, n, s, z, out);
     else
-        dequantize_fields_vec<W, Q>(scalar::isa{}, at, n - head, s + head, z + head, out + head);
+        dequantize_fields_vec<W, Q>(scalar::isa{}, b, pos, n, s, z, out);
 }
 
 // ---- the destinations and sources the granular and per-tensor entry points are written over -------------
