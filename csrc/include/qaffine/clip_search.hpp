@@ -13,9 +13,10 @@
 // least error wins, so ties keep the least clipping and the result is never worse than min/max on that error.
 // A candidate whose parameters do not exist (a tight range whose zero point would pass 2^23) is skipped.
 //
-// The values must be finite (the caller checks). The search is one plain loop, the same on every SIMD level; the
-// candidates are the inner loop (independent sums the compiler may run side by side, each in the values' order),
-// and blocks are split over threads, so the result is the same for any thread count.
+// The values must be finite (the caller checks). The error loop is written once and compiled for the baseline and,
+// on x86, for AVX2 and AVX-512 (the candidates are its inner loop: independent sums the compiler runs side by side,
+// each in the values' order, with the same IEEE operations in every lane), and blocks are split over threads, so
+// the result is the same at every SIMD level and for any thread count.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cpu.hpp"
 #include "parallel.hpp"
 #include "qparams.hpp"
 #include "quantize.hpp"
@@ -36,6 +38,12 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define QAFFINE_CLIP_INLINE __attribute__((always_inline)) inline
+#else
+#define QAFFINE_CLIP_INLINE inline
 #endif
 
 namespace qaffine {
@@ -59,9 +67,54 @@ struct clip_work {
         : s(steps), lo(steps), hi(steps), cand_lo(steps), cand_hi(steps), z(steps), err(steps), ok(steps) {}
 };
 
+/// e[i] += the squared round-trip errors of x[0 .. n) for candidate i (scale s[i], clamp bounds ql[i], qh[i]), the
+/// candidates side by side (each sum in the order of the values); |bounds| < 2^(digits - 2), so the magic-number
+/// rounding is round-half-even exactly. Compiled for the baseline and, on x86, for AVX2 and AVX-512: the same
+/// IEEE operations lane by lane, so the same sums at every level.
+template <class T>
+QAFFINE_CLIP_INLINE void clip_errors(const T* x, std::size_t n, std::size_t steps, const T* s, const T* ql,
+                                     const T* qh, T magic, double* e) {
+    for (std::size_t j = 0; j < n; ++j) {
+        const T v = x[j];
+        const double dv = static_cast<double>(v);
+        for (std::size_t i = 0; i < steps; ++i) {
+            T y = v / s[i];
+            y = y > ql[i] ? y : ql[i];
+            y = y < qh[i] ? y : qh[i];
+            const T r = (y + magic) - magic;
+            const double d = static_cast<double>(s[i] * r) - dv;
+            const double sq = d * d;
+            e[i] += sq;
+        }
+    }
+}
+
+#if QAFFINE_X86_SIMD
+template <class T>
+__attribute__((target("avx2"))) void clip_errors_avx2(const T* x, std::size_t n, std::size_t steps, const T* s,
+                                                      const T* ql, const T* qh, T magic, double* e) {
+    clip_errors(x, n, steps, s, ql, qh, magic, e);
+}
+template <class T>
+__attribute__((target("avx512f"))) void clip_errors_avx512(const T* x, std::size_t n, std::size_t steps, const T* s,
+                                                           const T* ql, const T* qh, T magic, double* e) {
+    clip_errors(x, n, steps, s, ql, qh, magic, e);
+}
+#endif
+
+/// The first candidate with the least error.
+template <class T>
+inline void pick(const clip_work<T>& w, std::size_t steps, T& lo_out, T& hi_out) {
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < steps; ++i)
+        if (w.ok[i] && (!w.ok[best] || w.err[i] < w.err[best])) best = i;
+    lo_out = w.cand_lo[best];
+    hi_out = w.cand_hi[best];
+}
+
 template <class T>
 inline void clip_search_one(const T* x, std::size_t n, const scheme& sc, std::size_t grid, std::size_t steps,
-                            clip_work<T>& w, T& lo_out, T& hi_out) {
+                            clip_work<T>& w, simd_level level, T& lo_out, T& hi_out) {
     T lo = x[0], hi = x[0];
     for (std::size_t j = 1; j < n; ++j) {
         lo = x[j] < lo ? x[j] : lo;
@@ -104,19 +157,15 @@ inline void clip_search_one(const T* x, std::size_t n, const scheme& sc, std::si
     T* const qh = w.hi.data();
     double* const e = w.err.data();
     if (all_small) {
-        for (std::size_t j = 0; j < n; ++j) {
-            const T v = x[j];
-            const double dv = static_cast<double>(v);
-            for (std::size_t i = 0; i < steps; ++i) {
-                T y = v / s[i];
-                y = y > ql[i] ? y : ql[i];
-                y = y < qh[i] ? y : qh[i];
-                const T r = (y + magic) - magic;
-                const double d = static_cast<double>(s[i] * r) - dv;
-                const double sq = d * d;
-                e[i] += sq;
-            }
-        }
+#if QAFFINE_X86_SIMD
+        if (level == simd_level::avx512)
+            clip_errors_avx512(x, n, steps, s, ql, qh, magic, e);
+        else if (level == simd_level::avx2)
+            clip_errors_avx2(x, n, steps, s, ql, qh, magic, e);
+        else
+#endif
+            clip_errors(x, n, steps, s, ql, qh, magic, e);
+        (void)level;
     } else {
         for (std::size_t i = 0; i < steps; ++i) {
             const std::int32_t z = w.z[i];
@@ -128,11 +177,7 @@ inline void clip_search_one(const T* x, std::size_t n, const scheme& sc, std::si
             }
         }
     }
-    std::size_t best = 0;
-    for (std::size_t i = 1; i < steps; ++i)
-        if (w.ok[i] && (!w.ok[best] || e[i] < e[best])) best = i;
-    lo_out = w.cand_lo[best];
-    hi_out = w.cand_hi[best];
+    pick(w, steps, lo_out, hi_out);
 }
 
 }  // namespace detail
@@ -155,10 +200,11 @@ inline void clip_search_groups(const T* x, std::size_t rows, std::size_t n, std:
         groups,
         [&](std::size_t b, std::size_t e) {
             detail::clip_work<T> w(steps);
+            const simd_level level = active_level();
             for (std::size_t g = b; g < e; ++g) {
                 const std::size_t r = g / nb, j = g % nb;
                 const std::size_t start = j * block, len = std::min(block, n - start);
-                detail::clip_search_one(x + r * n + start, len, sc, grid, steps, w, lo[g], hi[g]);
+                detail::clip_search_one(x + r * n + start, len, sc, grid, steps, w, level, lo[g], hi[g]);
             }
         },
         std::max<std::size_t>(1, parallel_grain / 16 / std::max<std::size_t>(1, unit)), 1);
