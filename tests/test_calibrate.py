@@ -229,8 +229,9 @@ def test_empty_and_bad_options() -> None:
         qa.Observer("mse").update(np.arange(4))
     with pytest.raises(ValueError, match="cannot be combined with params"):
         qa.quantize(np.float32([1, 2]), qa.choose_qparams(0.0, 1.0), range="mse")
-    with pytest.raises(ValueError, match="per block"):
-        qa.quantize(np.float32([1, 2]), range="mse", block_size=2)
+    for method in ("percentile", "entropy"):
+        with pytest.raises(ValueError, match="not defined per block.*'minmax', 'moving_average', 'mse'"):
+            qa.quantize(np.float32([1, 2]), range=method, block_size=2)
     with pytest.raises(ValueError, match="moving_average"):
         qa.Observer("moving_average").update(np.float32([1])).merge(qa.Observer("moving_average").update(np.float32([2])))
     with pytest.raises(ValueError, match="same"):
@@ -443,6 +444,131 @@ def test_pickle_and_repr() -> None:
             obs.update(x.reshape(10, 100))
             assert back.params() == obs.params() and repr(back) == repr(obs)
             assert f"'{method}'" in repr(obs) and "seen=2000 values in 2 batches" in repr(obs)
+
+
+# ------------------------------------------------------------------------------------------ per block
+BLOCK_SCHEMES = [dict(bits=4, signed=True, symmetric=True), dict(bits=4), dict(bits=3, include_zero=False),
+                 dict(bits=8), dict(bits=2, signed=True)]
+
+
+def ref_block_mse(b: np.ndarray, bits: int = 8, signed: bool = False, symmetric: bool = False,
+                  include_zero: bool = True) -> Tuple[Any, Any]:
+    """The documented per-block search by brute force: every candidate clip through qa.choose_qparams, qa.quantize
+    and dequantize, its squared error summed in order (np.cumsum), the first least error."""
+    dt = b.dtype.type
+    lo, hi = float(b.min()), float(b.max())
+    c = 0.0 if include_zero else 0.5 * lo + 0.5 * hi
+    grid, steps = _calibrate.CLIP_SEARCH_GRID, _calibrate.CLIP_SEARCH_STEPS
+    best: Any = None
+    for i in range(steps):
+        f = i / grid
+        cand = (dt(lo + f * (c - lo)), dt(hi - f * (hi - c)))
+        try:
+            p = qa.choose_qparams(*cand, bits=bits, signed=signed, symmetric=symmetric, include_zero=include_zero)
+        except ValueError:
+            continue
+        x_hat = qa.quantize(b, p).dequantize(dtype=b.dtype)
+        err = np.cumsum((x_hat.astype(np.float64) - b.astype(np.float64)) ** 2)[-1]
+        if best is None or err < best[0]:
+            best = (err, cand)
+    return best[1]
+
+
+@pytest.mark.parametrize("kw", BLOCK_SCHEMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_block_mse_is_the_brute_force_search(kw: Any, dtype: Any) -> None:
+    rng = np.random.default_rng(20)
+    x = rng.standard_t(3, (3, 45)).astype(dtype) + (dtype(5) if not kw.get("include_zero", True) else dtype(0))
+    lo, hi = qa.minmax(x, range="mse", block_size=16)  # the default 8-bit scheme
+    p = qa.choose_qparams(x, range="mse", block_size=16, **kw)
+    for r in range(3):
+        for j in range(3):  # blocks of 16, 16 and a short 13
+            b = x[r, 16 * j:16 * j + 16]
+            assert (lo[r, j], hi[r, j]) == ref_block_mse(b), (r, j)
+            pb = qa.choose_qparams(*ref_block_mse(b, **kw), **kw)
+            assert (p.scale[r, j], p.zero_point[r, j]) == (pb.scale, pb.zero_point), (kw, r, j)
+
+
+@pytest.mark.parametrize("method", _calibrate.BLOCK_METHODS)
+def test_per_block_equals_each_block_alone(method: str) -> None:
+    rng = np.random.default_rng(21)
+    x = (rng.standard_t(3, (5, 37, 3)) * rng.uniform(0.1, 10, (5, 1, 3))).astype(np.float32)
+    kw = dict(bits=4, signed=True, symmetric=True)
+    for axis in (1, 0, -1):  # blocks along a middle, a leading and the last axis; 37 = 4 * 8 + 5: a short block
+        q = qa.quantize(x, range=method, axis=axis, block_size=8, **kw)
+        xm = np.moveaxis(x, axis, -1)
+        sm, zm = np.moveaxis(q.scale, axis, -1), np.moveaxis(q.zero_point, axis, -1)
+        for idx in np.ndindex(*xm.shape[:-1]):
+            for j in range(sm.shape[-1]):
+                b = np.ascontiguousarray(xm[idx][8 * j:8 * j + 8])
+                alone = qa.quantize(b, range=method, block_size=b.size, **kw).params
+                assert (sm[idx + (j,)], zm[idx + (j,)]) == (alone.scale[0], alone.zero_point[0]), (axis, idx, j)
+                if method != "mse":
+                    assert alone == qa.quantize(b, block_size=b.size, **kw).params  # min/max of the block
+        np.testing.assert_array_equal(q.values, qa.quantize(x, q.params).values)
+        assert q.params == qa.choose_qparams(x, range=method, axis=axis, block_size=8, **kw)
+
+
+def test_block_mse_any_level_and_thread_count_and_dtype() -> None:
+    rng = np.random.default_rng(22)
+    x = rng.standard_t(3, (70, 300)).astype(np.float32)
+    kw = dict(block_size=32, bits=4, signed=True, symmetric=True)
+    expected = qa.quantize(x, range="mse", **kw).params
+    for level in SIMD_LEVELS:
+        with simd(level):
+            assert qa.quantize(x, range="mse", **kw).params == expected, level
+    try:
+        for n in (2, 3):
+            qa.set_num_threads(n)
+            assert qa.quantize(x, range="mse", **kw).params == expected, n
+    finally:
+        qa.set_num_threads(None)
+    half = x.astype(np.float16)  # float16 and a non-contiguous view: as their float32 copy
+    assert qa.quantize(half, range="mse", **kw).params == qa.quantize(half.astype(np.float32), range="mse", **kw).params
+    xt = np.asfortranarray(x)
+    assert qa.quantize(xt, range="mse", **kw).params == expected
+
+
+def test_block_mse_sqnr_at_least_minmax_on_heavy_tails() -> None:
+    rng = np.random.default_rng(23)
+    w = (rng.standard_t(3, (64, 512)) * rng.lognormal(0, 1, (64, 1))).astype(np.float32)
+    for bits in (2, 3, 4, 8):
+        for sym in (False, True):
+            kw = dict(block_size=32, bits=bits, signed=sym, symmetric=sym)
+            q_mm, q_mse = qa.quantize(w, **kw), qa.quantize(w, range="mse", **kw)
+            err = lambda q: ((q.dequantize().astype(np.float64) - w) ** 2).reshape(64, 16, 32).sum(axis=2)
+            assert (err(q_mse) <= err(q_mm)).all(), (bits, sym)  # block by block: min/max is a candidate
+            if bits <= 4:
+                assert err(q_mse).sum() < 0.97 * err(q_mm).sum(), (bits, sym)
+
+
+def test_block_range_bad_input() -> None:
+    x = np.zeros((2, 40), np.float32)
+    x[1, 33] = np.inf
+    with pytest.raises(ValueError, match=r"infinite value at index \(1, 33\)"):
+        qa.quantize(x, range="mse", block_size=8)
+    x[0, 5] = np.nan
+    with pytest.raises(ValueError, match=r"NaN at index \(0, 5\)"):
+        qa.quantize(x, range="mse", block_size=8)
+    c = np.full((3, 10), -2.5, np.float32)  # constant blocks: the min/max parameters
+    assert qa.quantize(c, range="mse", block_size=4).params == qa.quantize(c, block_size=4).params
+
+
+def test_choose_qparams_from_data() -> None:
+    rng = np.random.default_rng(24)
+    x = rng.standard_t(3, (6, 200)).astype(np.float32)
+    modes: List[Any] = [dict(), dict(axis=0), dict(block_size=32), dict(axis=0, block_size=4)]
+    for method in qa.RANGE_METHODS:
+        for m in modes:
+            if "block_size" in m and method not in _calibrate.BLOCK_METHODS:
+                continue
+            kw = dict(m, bits=4)
+            assert qa.choose_qparams(x, range=method, **kw) == qa.quantize(x, range=method, **kw).params, (method, m)
+    assert qa.choose_qparams(x, range="minmax", block_size=32) == qa.quantize(x, block_size=32).params
+    with pytest.raises(ValueError, match="pass no hi"):
+        qa.choose_qparams(x, np.float32(1), range="mse")
+    with pytest.raises(TypeError, match="choose_qparams\\(x, range=...\\)"):
+        qa.choose_qparams(np.float32(0))
 
 
 # ------------------------------------------------------------------------------------------ dask, CLI
