@@ -607,9 +607,46 @@ def test_cli_range(tmp_path: Any) -> None:
     loaded = qa.load(dst)
     assert loaded.params == qa.quantize(x, range="mse", bits=4).params
     np.testing.assert_array_equal(loaded.values, qa.quantize(x, range="mse", bits=4).values)
+    # per channel and per block, C and Fortran order, chunks splitting channels, rows and the short last block
+    x3 = np.random.default_rng(19).standard_t(3, (6, 20, 37)).astype(np.float32)
+    cases = [(["--axis", "1"], dict(axis=1)), (["--axis", "0"], dict(axis=0)), (["--axis", "-1"], dict(axis=-1)),
+             (["--block-size", "8"], dict(block_size=8)), (["--axis", "1", "--block-size", "4"], dict(axis=1, block_size=4)),
+             (["--block-size", "8", "--packed"], dict(block_size=8))]
+    for arr in (x3, np.asfortranarray(x3)):  # Fortran order: blocks of the last axis run along the physical first
+        np.save(src, arr)
+        for method in ("mse", "percentile", "moving_average", "entropy"):
+            for flags, kw in cases if method != "entropy" else cases[1:2]:  # entropy: 40 ms a channel
+                if ("block_size" in kw and method not in _calibrate.BLOCK_METHODS) or \
+                        ("--packed" in flags and not arr.flags.c_contiguous):  # --packed asks for C order
+                    continue
+                for chunk in ("300", "1000000") if arr.flags.c_contiguous else ("1000000",):
+                    args = ["quantize", str(src), "-o", str(dst), "--range", method, "--bits", "4", "--chunk-size",
+                            chunk, "-q"] + flags
+                    assert main(args) == 0, args
+                    mem = qa.quantize(arr, range=method, bits=4, **kw)
+                    loaded = qa.load(dst)
+                    assert loaded.params == mem.params, args
+                    np.testing.assert_array_equal(loaded.codes(), mem.values, err_msg=str(args))
+    np.save(src, x3)
     with contextlib.redirect_stderr(io.StringIO()) as err:
-        assert main(["quantize", str(src), "-o", str(dst), "--range", "mse", "--axis", "0"]) == 2
-    assert "per tensor" in err.getvalue()
+        assert main(["quantize", str(src), "-o", str(dst), "--range", "entropy", "--block-size", "4"]) == 2
+    assert "not defined per block" in err.getvalue() and "minmax, moving_average, mse" in err.getvalue()
+    with contextlib.redirect_stderr(io.StringIO()) as err:  # blocks along axis 0 span 4 * 740 values
+        assert main(["quantize", str(src), "-o", str(dst), "--range", "mse", "--axis", "0", "--block-size", "4",
+                     "--chunk-size", "1000"]) == 2
+    assert "needs whole blocks in a chunk" in err.getvalue() and "--chunk-size 2960" in err.getvalue()
+
+
+def test_cli_moving_average_is_the_one_batch_range(tmp_path: Any) -> None:
+    """The stream observed each chunk as a batch of a moving average; in memory the array is one batch."""
+    from qaffine.__main__ import main
+
+    x = np.random.default_rng(25).standard_normal(5000).astype(np.float32)
+    x[-1] = 40.0
+    np.save(tmp_path / "x.npy", x)
+    assert main(["quantize", str(tmp_path / "x.npy"), "-o", str(tmp_path / "x.npz"), "--range", "moving_average",
+                 "--chunk-size", "1000", "-q"]) == 0
+    assert qa.load(tmp_path / "x.npz").params == qa.quantize(x, range="moving_average").params == qa.quantize(x).params
 
 
 def test_memory_is_o_bins_whatever_the_batches() -> None:
