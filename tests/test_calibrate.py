@@ -596,6 +596,27 @@ def test_dask_observe_equals_in_memory() -> None:
         qd.observe(da.from_array(y, chunks=(7, 100)), "mse")
 
 
+def test_dask_range_per_block_and_axis_equal_in_memory() -> None:
+    da = pytest.importorskip("dask.array")
+    import qaffine.dask as qd
+
+    x = np.random.default_rng(26).standard_t(3, (12, 90)).astype(np.float32)
+    kw = dict(bits=4, signed=True, symmetric=True)
+    for method in _calibrate.BLOCK_METHODS:
+        for axis, chunks in ((-1, (5, 30)), (0, (4, 45))):  # chunks along the blocks' axis: multiples of B
+            q = qd.quantize(da.from_array(x, chunks=chunks), range=method, axis=axis, block_size=4 if axis == 0 else 15,
+                            **kw).compute()
+            mem = qa.quantize(x, range=method, axis=axis, block_size=4 if axis == 0 else 15, **kw)
+            assert q.params == mem.params, (method, axis)
+            np.testing.assert_array_equal(q.values, mem.values)
+    for method in ("mse", "moving_average"):
+        q2 = qd.quantize(da.from_array(x, chunks=(12, 30)), range=method, axis=0, **kw)
+        assert q2.params == qa.quantize(x, range=method, axis=0, **kw).params
+        np.testing.assert_array_equal(q2.values.compute(), qa.quantize(x, range=method, axis=0, **kw).values)
+    with pytest.raises(ValueError, match="not defined per block"):
+        qd.quantize(da.from_array(x, chunks=(5, 30)), range="entropy", block_size=15)
+
+
 def test_cli_range(tmp_path: Any) -> None:
     from qaffine.__main__ import main
 
