@@ -28,7 +28,7 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterator, List, Optional, Protocol, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -461,7 +461,8 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int, progress: 
                 hi = np.full(grid.channels, -np.inf, dtype=native)
             observer = channel_obs = None
             if method != "minmax":
-                options = dict(bits=h.bits, signed=h.signed, symmetric=h.symmetric, include_zero=h.include_zero)
+                options: Dict[str, Any] = dict(bits=h.bits, signed=h.signed, symmetric=h.symmetric,
+                                               include_zero=h.include_zero)
                 if paxis is None:
                     observer = _calibrate.Observer(method, **options)
                 else:  # one observer per channel, fed that channel's part of every piece (merges are exact)

@@ -124,13 +124,16 @@ inline void clip_search_one(const T* x, std::size_t n, const scheme& sc, std::si
     const double c = sc.include_zero ? 0.0 : 0.5 * dlo + 0.5 * dhi;
     // Rounding by adding and subtracting 1.5 * 2^(digits - 1): exact round-half-even for |y| < 2^(digits - 2),
     // which the clamp guarantees whenever both clamp bounds are that small (otherwise quantize_one is used).
-    const T magic = static_cast<T>(1.5 * std::ldexp(1.0, std::numeric_limits<T>::digits - 1));
-    const T small = static_cast<T>(std::ldexp(1.0, std::numeric_limits<T>::digits - 2));
+    constexpr T magic = T(1.5) / std::numeric_limits<T>::epsilon();  // epsilon = 2^(1 - digits)
+    constexpr T small = T(0.5) / std::numeric_limits<T>::epsilon();
     bool all_small = true;
     for (std::size_t i = 0; i < steps; ++i) {
         const double f = static_cast<double>(i) / static_cast<double>(grid);
-        const T l = i == 0 ? lo : static_cast<T>(dlo + scalar::opaque(f * (c - dlo)));
-        const T h = i == 0 ? hi : static_cast<T>(dhi - scalar::opaque(f * (dhi - c)));
+        // Products and sums as separate statements: never one FMA (see the pragma above; Clang contracts only
+        // within an expression).
+        const double dl = f * (c - dlo), dh = f * (dhi - c);
+        const T l = i == 0 ? lo : static_cast<T>(dlo + dl);
+        const T h = i == 0 ? hi : static_cast<T>(dhi - dh);
         w.cand_lo[i] = l;
         w.cand_hi[i] = h;
         w.err[i] = 0.0;
