@@ -187,11 +187,11 @@ inline void clip_search_one(const T* x, std::size_t n, const scheme& sc, std::si
 
 /// For x[rows][n] (C order) in blocks of `block` values along each row (the last block of a row may be short):
 /// the clipping range of every block by the search of the file comment, into lo[rows][ceil(n / block)] and hi.
-/// The values must be finite; `steps` >= 1 and `grid` >= 1.
+/// The values must be finite; `steps` >= 1 and `grid` >= 1. Every `level` gives the same result.
 template <class T>
 inline void clip_search_groups(const T* x, std::size_t rows, std::size_t n, std::size_t block, const scheme& sc,
                                T* lo, T* hi, std::size_t grid = clip_search_grid,
-                               std::size_t steps = clip_search_steps) {
+                               std::size_t steps = clip_search_steps, simd_level level = active_level()) {
     static_assert(std::is_same<T, float>::value || std::is_same<T, double>::value, "float or double data");
     if (block == 0 || steps == 0 || grid == 0) throw std::invalid_argument("block, grid and steps must be positive");
     validate(sc);
@@ -203,7 +203,6 @@ inline void clip_search_groups(const T* x, std::size_t rows, std::size_t n, std:
         groups,
         [&](std::size_t b, std::size_t e) {
             detail::clip_work<T> w(steps);
-            const simd_level level = active_level();
             for (std::size_t g = b; g < e; ++g) {
                 const std::size_t r = g / nb, j = g % nb;
                 const std::size_t start = j * block, len = std::min(block, n - start);
