@@ -30,6 +30,12 @@ gives the same histogram, hence the same range and parameters, as observing thei
 
 Bad values: NaN raises ``ValueError`` naming its index (in the batch); ±Inf are counted (``seen``) but never
 stretch the range — static quantization saturates them at qmin / qmax.
+
+Per block (``qa.quantize(x, range=..., block_size=B)``, :func:`block_ranges`): ``"minmax"``, ``"moving_average"``
+(one batch: the same) and ``"mse"``, each block from its own values; ``"mse"`` is then not the histogram search but
+a direct one (``qaffine/clip_search.hpp``): the block's [lo, hi] shrunk towards 0 (the midpoint for the tight range)
+by i / 50, i = 0 .. 39, the candidate whose real round trip has the least squared error. Percentile and entropy
+need more values than a block holds and raise ``ValueError``.
 """
 
 from __future__ import annotations
