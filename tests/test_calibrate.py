@@ -253,8 +253,9 @@ def test_empty_and_bad_options() -> None:
         qa.Observer("mse").update(np.arange(4))
     with pytest.raises(ValueError, match="cannot be combined with params"):
         qa.quantize(np.float32([1, 2]), qa.choose_qparams(0.0, 1.0), range="mse")
-    with pytest.raises(ValueError, match="per block"):
-        qa.quantize(np.float32([1, 2]), range="mse", block_size=2)
+    for method in ("percentile", "entropy"):
+        with pytest.raises(ValueError, match="not defined per block.*'minmax', 'moving_average', 'mse'"):
+            qa.quantize(np.float32([1, 2]), range=method, block_size=2)
     with pytest.raises(ValueError, match="moving_average"):
         qa.Observer("moving_average").update(np.float32([1])).merge(qa.Observer("moving_average").update(np.float32([2])))
     with pytest.raises(ValueError, match="same"):
@@ -469,6 +470,131 @@ def test_pickle_and_repr() -> None:
             assert f"'{method}'" in repr(obs) and "seen=2000 values in 2 batches" in repr(obs)
 
 
+# ------------------------------------------------------------------------------------------ per block
+BLOCK_SCHEMES = [dict(bits=4, signed=True, symmetric=True), dict(bits=4), dict(bits=3, include_zero=False),
+                 dict(bits=8), dict(bits=2, signed=True)]
+
+
+def ref_block_mse(b: np.ndarray, bits: int = 8, signed: bool = False, symmetric: bool = False,
+                  include_zero: bool = True) -> Tuple[Any, Any]:
+    """The documented per-block search by brute force: every candidate clip through qa.choose_qparams, qa.quantize
+    and dequantize, its squared error summed in order (np.cumsum), the first least error."""
+    dt = b.dtype.type
+    lo, hi = float(b.min()), float(b.max())
+    c = 0.0 if include_zero else 0.5 * lo + 0.5 * hi
+    grid, steps = _calibrate.CLIP_SEARCH_GRID, _calibrate.CLIP_SEARCH_STEPS
+    best: Any = None
+    for i in range(steps):
+        f = i / grid
+        cand = (dt(lo + f * (c - lo)), dt(hi - f * (hi - c)))
+        try:
+            p = qa.choose_qparams(*cand, bits=bits, signed=signed, symmetric=symmetric, include_zero=include_zero)
+        except ValueError:
+            continue
+        x_hat = qa.quantize(b, p).dequantize(dtype=b.dtype)
+        err = np.cumsum((x_hat.astype(np.float64) - b.astype(np.float64)) ** 2)[-1]
+        if best is None or err < best[0]:
+            best = (err, cand)
+    return best[1]
+
+
+@pytest.mark.parametrize("kw", BLOCK_SCHEMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_block_mse_is_the_brute_force_search(kw: Any, dtype: Any) -> None:
+    rng = np.random.default_rng(20)
+    x = rng.standard_t(3, (3, 45)).astype(dtype) + (dtype(5) if not kw.get("include_zero", True) else dtype(0))
+    lo, hi = qa.minmax(x, range="mse", block_size=16)  # the default 8-bit scheme
+    p = qa.choose_qparams(x, range="mse", block_size=16, **kw)
+    for r in range(3):
+        for j in range(3):  # blocks of 16, 16 and a short 13
+            b = x[r, 16 * j:16 * j + 16]
+            assert (lo[r, j], hi[r, j]) == ref_block_mse(b), (r, j)
+            pb = qa.choose_qparams(*ref_block_mse(b, **kw), **kw)
+            assert (p.scale[r, j], p.zero_point[r, j]) == (pb.scale, pb.zero_point), (kw, r, j)
+
+
+@pytest.mark.parametrize("method", _calibrate.BLOCK_METHODS)
+def test_per_block_equals_each_block_alone(method: str) -> None:
+    rng = np.random.default_rng(21)
+    x = (rng.standard_t(3, (5, 37, 3)) * rng.uniform(0.1, 10, (5, 1, 3))).astype(np.float32)
+    kw = dict(bits=4, signed=True, symmetric=True)
+    for axis in (1, 0, -1):  # blocks along a middle, a leading and the last axis; 37 = 4 * 8 + 5: a short block
+        q = qa.quantize(x, range=method, axis=axis, block_size=8, **kw)
+        xm = np.moveaxis(x, axis, -1)
+        sm, zm = np.moveaxis(q.scale, axis, -1), np.moveaxis(q.zero_point, axis, -1)
+        for idx in np.ndindex(*xm.shape[:-1]):
+            for j in range(sm.shape[-1]):
+                b = np.ascontiguousarray(xm[idx][8 * j:8 * j + 8])
+                alone = qa.quantize(b, range=method, block_size=b.size, **kw).params
+                assert (sm[idx + (j,)], zm[idx + (j,)]) == (alone.scale[0], alone.zero_point[0]), (axis, idx, j)
+                if method != "mse":
+                    assert alone == qa.quantize(b, block_size=b.size, **kw).params  # min/max of the block
+        np.testing.assert_array_equal(q.values, qa.quantize(x, q.params).values)
+        assert q.params == qa.choose_qparams(x, range=method, axis=axis, block_size=8, **kw)
+
+
+def test_block_mse_any_level_and_thread_count_and_dtype() -> None:
+    rng = np.random.default_rng(22)
+    x = rng.standard_t(3, (70, 300)).astype(np.float32)
+    kw = dict(block_size=32, bits=4, signed=True, symmetric=True)
+    expected = qa.quantize(x, range="mse", **kw).params
+    for level in SIMD_LEVELS:
+        with simd(level):
+            assert qa.quantize(x, range="mse", **kw).params == expected, level
+    try:
+        for n in (2, 3):
+            qa.set_num_threads(n)
+            assert qa.quantize(x, range="mse", **kw).params == expected, n
+    finally:
+        qa.set_num_threads(None)
+    half = x.astype(np.float16)  # float16 and a non-contiguous view: as their float32 copy
+    assert qa.quantize(half, range="mse", **kw).params == qa.quantize(half.astype(np.float32), range="mse", **kw).params
+    xt = np.asfortranarray(x)
+    assert qa.quantize(xt, range="mse", **kw).params == expected
+
+
+def test_block_mse_sqnr_at_least_minmax_on_heavy_tails() -> None:
+    rng = np.random.default_rng(23)
+    w = (rng.standard_t(3, (64, 512)) * rng.lognormal(0, 1, (64, 1))).astype(np.float32)
+    for bits in (2, 3, 4, 8):
+        for sym in (False, True):
+            kw = dict(block_size=32, bits=bits, signed=sym, symmetric=sym)
+            q_mm, q_mse = qa.quantize(w, **kw), qa.quantize(w, range="mse", **kw)
+            err = lambda q: ((q.dequantize().astype(np.float64) - w) ** 2).reshape(64, 16, 32).sum(axis=2)
+            assert (err(q_mse) <= err(q_mm)).all(), (bits, sym)  # block by block: min/max is a candidate
+            if bits <= 4:
+                assert err(q_mse).sum() < 0.97 * err(q_mm).sum(), (bits, sym)
+
+
+def test_block_range_bad_input() -> None:
+    x = np.zeros((2, 40), np.float32)
+    x[1, 33] = np.inf
+    with pytest.raises(ValueError, match=r"infinite value at index \(1, 33\)"):
+        qa.quantize(x, range="mse", block_size=8)
+    x[0, 5] = np.nan
+    with pytest.raises(ValueError, match=r"NaN at index \(0, 5\)"):
+        qa.quantize(x, range="mse", block_size=8)
+    c = np.full((3, 10), -2.5, np.float32)  # constant blocks: the min/max parameters
+    assert qa.quantize(c, range="mse", block_size=4).params == qa.quantize(c, block_size=4).params
+
+
+def test_choose_qparams_from_data() -> None:
+    rng = np.random.default_rng(24)
+    x = rng.standard_t(3, (6, 200)).astype(np.float32)
+    modes: List[Any] = [dict(), dict(axis=0), dict(block_size=32), dict(axis=0, block_size=4)]
+    for method in qa.RANGE_METHODS:
+        for m in modes:
+            if "block_size" in m and method not in _calibrate.BLOCK_METHODS:
+                continue
+            kw = dict(m, bits=4)
+            assert qa.choose_qparams(x, range=method, **kw) == qa.quantize(x, range=method, **kw).params, (method, m)
+    assert qa.choose_qparams(x, range="minmax", block_size=32) == qa.quantize(x, block_size=32).params
+    with pytest.raises(ValueError, match="pass no hi"):
+        qa.choose_qparams(x, np.float32(1), range="mse")
+    with pytest.raises(TypeError, match="choose_qparams\\(x, range=...\\)"):
+        qa.choose_qparams(np.float32(0))
+
+
 # ------------------------------------------------------------------------------------------ dask, CLI
 def test_dask_observe_equals_in_memory() -> None:
     da = pytest.importorskip("dask.array")
@@ -494,6 +620,27 @@ def test_dask_observe_equals_in_memory() -> None:
         qd.observe(da.from_array(y, chunks=(7, 100)), "mse")
 
 
+def test_dask_range_per_block_and_axis_equal_in_memory() -> None:
+    da = pytest.importorskip("dask.array")
+    import qaffine.dask as qd
+
+    x = np.random.default_rng(26).standard_t(3, (12, 90)).astype(np.float32)
+    kw = dict(bits=4, signed=True, symmetric=True)
+    for method in _calibrate.BLOCK_METHODS:
+        for axis, chunks in ((-1, (5, 30)), (0, (4, 45))):  # chunks along the blocks' axis: multiples of B
+            q = qd.quantize(da.from_array(x, chunks=chunks), range=method, axis=axis, block_size=4 if axis == 0 else 15,
+                            **kw).compute()
+            mem = qa.quantize(x, range=method, axis=axis, block_size=4 if axis == 0 else 15, **kw)
+            assert q.params == mem.params, (method, axis)
+            np.testing.assert_array_equal(q.values, mem.values)
+    for method in ("mse", "moving_average"):
+        q2 = qd.quantize(da.from_array(x, chunks=(12, 30)), range=method, axis=0, **kw)
+        assert q2.params == qa.quantize(x, range=method, axis=0, **kw).params
+        np.testing.assert_array_equal(q2.values.compute(), qa.quantize(x, range=method, axis=0, **kw).values)
+    with pytest.raises(ValueError, match="not defined per block"):
+        qd.quantize(da.from_array(x, chunks=(5, 30)), range="entropy", block_size=15)
+
+
 def test_cli_range(tmp_path: Any) -> None:
     from qaffine.__main__ import main
 
@@ -505,9 +652,46 @@ def test_cli_range(tmp_path: Any) -> None:
     loaded = qa.load(dst)
     assert loaded.params == qa.quantize(x, range="mse", bits=4).params
     np.testing.assert_array_equal(loaded.values, qa.quantize(x, range="mse", bits=4).values)
+    # per channel and per block, C and Fortran order, chunks splitting channels, rows and the short last block
+    x3 = np.random.default_rng(19).standard_t(3, (6, 20, 37)).astype(np.float32)
+    cases = [(["--axis", "1"], dict(axis=1)), (["--axis", "0"], dict(axis=0)), (["--axis", "-1"], dict(axis=-1)),
+             (["--block-size", "8"], dict(block_size=8)), (["--axis", "1", "--block-size", "4"], dict(axis=1, block_size=4)),
+             (["--block-size", "8", "--packed"], dict(block_size=8))]
+    for arr in (x3, np.asfortranarray(x3)):  # Fortran order: blocks of the last axis run along the physical first
+        np.save(src, arr)
+        for method in ("mse", "percentile", "moving_average", "entropy"):
+            for flags, kw in cases if method != "entropy" else cases[1:2]:  # entropy: 40 ms a channel
+                if ("block_size" in kw and method not in _calibrate.BLOCK_METHODS) or \
+                        ("--packed" in flags and not arr.flags.c_contiguous):  # --packed asks for C order
+                    continue
+                for chunk in ("300", "1000000") if arr.flags.c_contiguous else ("1000000",):
+                    args = ["quantize", str(src), "-o", str(dst), "--range", method, "--bits", "4", "--chunk-size",
+                            chunk, "-q"] + flags
+                    assert main(args) == 0, args
+                    mem = qa.quantize(arr, range=method, bits=4, **kw)
+                    loaded = qa.load(dst)
+                    assert loaded.params == mem.params, args
+                    np.testing.assert_array_equal(loaded.codes(), mem.values, err_msg=str(args))
+    np.save(src, x3)
     with contextlib.redirect_stderr(io.StringIO()) as err:
-        assert main(["quantize", str(src), "-o", str(dst), "--range", "mse", "--axis", "0"]) == 2
-    assert "per tensor" in err.getvalue()
+        assert main(["quantize", str(src), "-o", str(dst), "--range", "entropy", "--block-size", "4"]) == 2
+    assert "not defined per block" in err.getvalue() and "minmax, moving_average, mse" in err.getvalue()
+    with contextlib.redirect_stderr(io.StringIO()) as err:  # blocks along axis 0 span 4 * 740 values
+        assert main(["quantize", str(src), "-o", str(dst), "--range", "mse", "--axis", "0", "--block-size", "4",
+                     "--chunk-size", "1000"]) == 2
+    assert "needs whole blocks in a chunk" in err.getvalue() and "--chunk-size 2960" in err.getvalue()
+
+
+def test_cli_moving_average_is_the_one_batch_range(tmp_path: Any) -> None:
+    """The stream observed each chunk as a batch of a moving average; in memory the array is one batch."""
+    from qaffine.__main__ import main
+
+    x = np.random.default_rng(25).standard_normal(5000).astype(np.float32)
+    x[-1] = 40.0
+    np.save(tmp_path / "x.npy", x)
+    assert main(["quantize", str(tmp_path / "x.npy"), "-o", str(tmp_path / "x.npz"), "--range", "moving_average",
+                 "--chunk-size", "1000", "-q"]) == 0
+    assert qa.load(tmp_path / "x.npz").params == qa.quantize(x, range="moving_average").params == qa.quantize(x).params
 
 
 def test_memory_is_o_bins_whatever_the_batches() -> None:

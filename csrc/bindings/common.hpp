@@ -26,6 +26,7 @@ void register_quantize(py::module_& m);
 void register_dequantize(py::module_& m);
 void register_runtime(py::module_& m);
 void register_calibrate(py::module_& m);
+void register_clip(py::module_& m);
 
 /// Dynamic quantization met a NaN / an infinity (bound as _core.FoundNaN / _core.FoundInf, ValueErrors).
 struct found_nan : std::domain_error {

@@ -5,6 +5,7 @@
 //   register_dequantize.cpp  dequantize, dequantize_groups
 //   register_runtime.cpp     threads, SIMD level, the buffer cache of large results (buffers.hpp)
 //   register_calibrate.cpp   histogram_count, histogram_rebin, histogram_mse_range (calibration)
+//   register_clip.cpp        clip_search_groups (range="mse" per block)
 // The Python package validates every argument and words every message; this module checks only what the
 // buffer protocol can break (common.hpp), releases the GIL around every kernel and raises FoundNaN /
 // FoundInf for NaN / Inf in dynamic quantization, so the Python layer can name an index.
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_core, m) {
     qaffine_py::register_dequantize(m);
     qaffine_py::register_runtime(m);
     qaffine_py::register_calibrate(m);
+    qaffine_py::register_clip(m);
 }

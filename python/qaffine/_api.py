@@ -231,8 +231,9 @@ def minmax(
     ``block_size`` one pair per block (arrays shaped like the parameters of :func:`quantize`).
     Raises ``ValueError`` if ``x`` is empty or contains NaN (the message names an index);
     infinities are ordinary values. A zero result is ``+0.0``. ``range`` names another way to choose the range
-    (a method of :class:`qaffine.Observer`, for the default 8-bit scheme; per tensor or per channel): the clipping
-    range that method picks, of the finite values.
+    (a method of :class:`qaffine.Observer`, for the default 8-bit scheme): the clipping range that method picks, of
+    the finite values, per tensor or per channel; per block (``"minmax"``, ``"moving_average"``, ``"mse"``) each
+    block's, as ``qa.quantize(x, range=..., block_size=...)`` chooses it (infinities then raise).
 
     >>> import numpy as np, qaffine as qa
     >>> qa.minmax(np.float32([0.5, -2.0, 3.25]))
@@ -248,7 +249,10 @@ def minmax(
 
         _calibrate._check_method(range, "range")
         if block_size is not None:
-            raise ValueError(f"range={range!r} works per tensor or per channel (axis=); per block use range='minmax'")
+            lo_b, hi_b = _calibrate.block_ranges(a, range, _mode(a.shape, None, axis, block_size, None, None, None,
+                                                                 None))
+            t = _result_type(a)
+            return lo_b.astype(t), hi_b.astype(t)
         obs = _calibrate.Observer(range, axis=axis).update(a)
         lo_r, hi_r = obs.range()
         if axis is None:
@@ -283,17 +287,19 @@ def _range_params(x: Any, params: Optional[QParams], method: Any, axis: Any, blo
     if params is not None:
         raise ValueError("range= chooses the parameters from x; it cannot be combined with params=")
     if block_size is not None:
-        raise ValueError(f"range={method!r} works per tensor or per channel (axis=); per block use range='minmax'")
+        _calibrate.check_block_method(method)
     a = _as_float_array(x)
     if a.size == 0:
         raise ValueError(f"cannot choose a range={method!r} for an empty array")
-    mode = _mode(a.shape, None, axis, None, bits, signed, symmetric, include_zero)
+    mode = _mode(a.shape, None, axis, block_size, bits, signed, symmetric, include_zero)
+    if block_size is not None:
+        return _calibrate.block_params(a, method, mode)
     return _calibrate.observe_params(a, method, mode)
 
 
 def choose_qparams(
     lo: Any,
-    hi: Any,
+    hi: Any = None,
     *,
     # The mode keywords are spelt out in every public signature (help(), IDEs, type checkers); the one
     # validator is Mode.
@@ -303,8 +309,14 @@ def choose_qparams(
     signed: bool = False,
     symmetric: bool = False,
     include_zero: bool = True,
+    range: Optional[str] = None,
 ) -> QParams:
     """Scale and zero point for values in ``[lo, hi]`` — by default the ONNX ``DynamicQuantizeLinear`` rules.
+
+    ``qa.choose_qparams(x, range=method, ...)`` (data instead of bounds, no ``hi``) gives the parameters
+    ``qa.quantize(x, range=method, ...)`` uses, for any method of :class:`qaffine.Observer` and any mode
+    (per tensor, ``axis=``, ``block_size=``; see ``qa.quantize``); ``range="minmax"`` those of ``qa.quantize(x,
+    ...)``. Passing ``hi`` too is a ``ValueError``.
 
     The range is widened to contain 0; ``scale = (hi - lo) / (qmax - qmin)`` and
     ``zero_point = round_half_even(clamp(qmin - lo / scale, qmin, qmax))``. ``symmetric=True``: zero point
@@ -320,7 +332,17 @@ def choose_qparams(
     QParams(scale=0.007843137718737125, zero_point=127, qmin=0, qmax=255)
     >>> qa.choose_qparams(np.float32(-1.0), np.float32(1.0), bits=4, signed=True, symmetric=True)
     QParams(scale=0.13333334028720856, zero_point=0, bits=4, signed=True, symmetric=True, qmin=-8, qmax=7)
+    >>> w = np.float32([[0.1, -0.2, 0.3, 9.0], [1.0, 2.0, -4.0, 0.5]])
+    >>> qa.choose_qparams(w, range="mse", block_size=2, bits=4) == qa.quantize(w, range="mse", block_size=2, bits=4).params
+    True
     """
+    if range is not None:
+        if hi is not None:
+            raise ValueError("choose_qparams(x, range=...) chooses the range from the data x; pass no hi (or pass "
+                             "bounds lo, hi without range=)")
+        return _range_params(lo, None, range, axis, block_size, bits, signed, symmetric, include_zero)
+    if hi is None:
+        raise TypeError("choose_qparams needs the bounds lo and hi, or data and a method: choose_qparams(x, range=...)")
     lo_a, hi_a = _as_bounds(lo, "lo"), _as_bounds(hi, "hi")
     if lo_a.shape != hi_a.shape:
         raise ValueError(f"lo and hi have different shapes {lo_a.shape} and {hi_a.shape}")
@@ -546,8 +568,11 @@ def quantize(
 
     ``range`` chooses how the range of dynamic quantization is found: ``"minmax"`` (default, the ONNX rule above),
     or a calibration method of :class:`qaffine.Observer` (``"percentile"``, ``"mse"``, ``"entropy"``,
-    ``"moving_average"``), per tensor or per channel; the codes are then those of static quantization with the
-    parameters that method chooses (``qa.Observer(range, ...).update(x).params()``), so infinities saturate.
+    ``"moving_average"``); the codes are then those of static quantization with the parameters that method
+    chooses (``qa.choose_qparams(x, range=...)``): per tensor and per channel ``qa.Observer(range, ...).update(x)
+    .params()`` (infinities saturate); per block ``"minmax"``, ``"moving_average"`` (one batch: the same) or
+    ``"mse"``, each block's range chosen from its own values (the direct search of ``qaffine/clip_search.hpp``:
+    the least real squared error among the min/max range shrunk by 0, 2, ..., 78 %; NaN and infinities raise).
 
     ``x`` is anything ``np.asarray`` accepts holding float16, float32 or float64 — NumPy arrays of any
     layout, byte order or alignment, lists, scalars, buffers — or bfloat16 data (``ml_dtypes.bfloat16``

@@ -30,6 +30,12 @@ gives the same histogram, hence the same range and parameters, as observing thei
 
 Bad values: NaN raises ``ValueError`` naming its index (in the batch); ±Inf are counted (``seen``) but never
 stretch the range — static quantization saturates them at qmin / qmax.
+
+Per block (``qa.quantize(x, range=..., block_size=B)``, :func:`block_ranges`): ``"minmax"``, ``"moving_average"``
+(one batch: the same) and ``"mse"``, each block from its own values; ``"mse"`` is then not the histogram search but
+a direct one (``qaffine/clip_search.hpp``): the block's [lo, hi] shrunk towards 0 (the midpoint for the tight range)
+by i / 50, i = 0 .. 39, the candidate whose real round trip has the least squared error. Percentile and entropy
+need more values than a block holds and raise ``ValueError``.
 """
 
 from __future__ import annotations
@@ -511,3 +517,57 @@ def observe_params(a: np.ndarray, method: str, mode: Mode) -> QParams:
     obs = Observer(method, bits=mode.bits, signed=mode.signed, symmetric=mode.symmetric,
                    include_zero=mode.include_zero, axis=mode.axis)
     return obs.update(a).params()
+
+
+# ---------------------------------------------------------------------------------------------- per block
+#: The methods ``range=`` takes per block (``block_size=``). Blocks are small (tens of values) and quantized
+#: independently: min/max, its one-batch moving average (the same), and the MSE clip search on each block's own
+#: values. Percentile and entropy need a distribution of many values, which a block does not have.
+BLOCK_METHODS = ("minmax", "moving_average", "mse")
+
+#: The candidate grid of the per-block MSE search: shrink factors i / grid, i = 0 .. steps - 1 (qaffine/clip_search.hpp).
+CLIP_SEARCH_GRID = int(_kernels.CLIP_SEARCH_GRID)
+CLIP_SEARCH_STEPS = int(_kernels.CLIP_SEARCH_STEPS)
+
+
+def check_block_method(method: str) -> None:
+    if method not in BLOCK_METHODS:
+        raise ValueError(f"range={method!r} is not defined per block: per block (block_size=) range= takes "
+                         f"{', '.join(repr(m) for m in BLOCK_METHODS)}; {method!r} needs the distribution of many "
+                         "values, so use it per tensor or per channel (axis=)")
+
+
+def block_ranges(a: np.ndarray, method: str, mode: Mode) -> Tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) per block of ``a`` (any float input ``qa.quantize`` takes) for a resolved per-block ``mode``:
+    arrays of the parameters' shape, in the data's arithmetic dtype (float64 for float64 data, else float32), so
+    that ``qa.choose_qparams(lo, hi, ...)`` gives the parameters. ``"mse"``: each block's range by the direct search
+    of ``qaffine/clip_search.hpp`` (the real round-trip error of each shrunk min/max range). NaN and infinities
+    raise ``ValueError`` naming the first (as dynamic per-block quantization)."""
+    from ._api import _bad_values, minmax
+    from ._tensors import Bf16Bits, widen
+
+    check_block_method(method)
+    assert mode.axis is not None and mode.block_size is not None
+    lo, hi = minmax(a, axis=mode.axis, block_size=mode.block_size)  # NaN raises naming its index
+    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+        raise _bad_values(a, nan=False)
+    dt = np.float64 if a.dtype == np.float64 else np.float32
+    if method != "mse":
+        return np.asarray(lo).astype(dt), np.asarray(hi).astype(dt)
+    x = widen(a) if type(a) is Bf16Bits else np.asarray(a)
+    x = np.moveaxis(x.astype(dt, copy=False), mode.axis, -1)
+    n = x.shape[-1]
+    rows = np.ascontiguousarray(x).reshape(-1, n)
+    lo_b, hi_b = _kernels.clip_search_groups(rows, min(mode.block_size, max(n, 1)), mode)
+    shape = x.shape[:-1] + (lo_b.shape[1],)
+    return (np.moveaxis(lo_b.reshape(shape), -1, mode.axis), np.moveaxis(hi_b.reshape(shape), -1, mode.axis))
+
+
+def block_params(a: np.ndarray, method: str, mode: Mode) -> QParams:
+    """The parameters of ``qa.quantize(x, range=method, block_size=...)``: ``choose_qparams`` of
+    :func:`block_ranges`."""
+    from ._api import choose_qparams
+
+    lo, hi = block_ranges(a, method, mode)
+    return choose_qparams(lo, hi, axis=mode.axis, block_size=mode.block_size, bits=mode.bits, signed=mode.signed,
+                          symmetric=mode.symmetric, include_zero=mode.include_zero)

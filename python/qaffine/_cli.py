@@ -253,8 +253,8 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
                        help="safetensors: copy the tensors whose name matches, unchanged (repeatable; wins over "
                             "--include)")
     quant.add_argument("--range", default="minmax", choices=RANGE_METHODS, metavar="METHOD",
-                       help="how the range is chosen, per tensor: " + ", ".join(RANGE_METHODS) +
-                            " (default minmax; see qa.Observer)")
+                       help="how the range is chosen: " + ", ".join(RANGE_METHODS) +
+                            " (default minmax; see qa.Observer); with --block-size: minmax, moving_average or mse")
     _stream_options(quant)
     quant.set_defaults(func=_guard(_quantize), prog=quant.prog)
 

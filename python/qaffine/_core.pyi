@@ -125,3 +125,10 @@ def histogram_mse_range(
     counts: np.ndarray, k: int, base: int, lo: float, hi: float, zeros: int, levels: float, symmetric: bool,
     include_zero: bool
 ) -> tuple[float, float, float]: ...
+
+# the per-block MSE clip search (register_clip.cpp)
+CLIP_SEARCH_GRID: int
+CLIP_SEARCH_STEPS: int
+def clip_search_groups(
+    x: np.ndarray, block: int, scheme: Scheme, grid: int = ..., steps: int = ...
+) -> tuple[np.ndarray, np.ndarray]: ...

@@ -22,9 +22,9 @@ from ._tensors import Bf16Bits, widen
 #: What the dynamic kernels raise, instead of writing codes, for NaN or an infinity in their input.
 FoundNaN, FoundInf = _core.FoundNaN, _core.FoundInf
 
-__all__ = ["FoundInf", "FoundNaN", "HISTOGRAM_MIN_EXPONENT", "choose_qparams", "choose_qparams_array", "dequantize",
-           "dequantize_groups", "dequantize_groups_packed", "dequantize_packed", "histogram_bin", "histogram_count",
-           "histogram_exponent", "histogram_mse_range", "histogram_rebin", "minmax", "minmax_groups", "quantize",
+__all__ = ["CLIP_SEARCH_GRID", "CLIP_SEARCH_STEPS", "FoundInf", "FoundNaN", "HISTOGRAM_MIN_EXPONENT", "choose_qparams",
+           "choose_qparams_array", "clip_search_groups", "dequantize", "dequantize_groups", "dequantize_groups_packed",
+           "dequantize_packed", "histogram_bin", "histogram_count", "histogram_exponent", "histogram_mse_range", "histogram_rebin", "minmax", "minmax_groups", "quantize",
            "quantize_default", "quantize_dynamic", "quantize_dynamic_groups", "quantize_dynamic_groups_packed",
            "quantize_dynamic_packed", "quantize_groups", "quantize_groups_packed", "quantize_packed"]
 
@@ -262,6 +262,17 @@ def histogram_rebin(counts: np.ndarray, k: int, base: int, k2: int, base2: int, 
 def histogram_mse_range(counts: np.ndarray, k: int, base: int, lo: float, hi: float, zeros: int, levels: float,
                         symmetric: bool, include_zero: bool) -> Tuple[float, float, float]:
     return _core.histogram_mse_range(counts, k, base, lo, hi, zeros, levels, symmetric, include_zero)
+
+
+#: The default candidate grid of clip_search_groups (qaffine/clip_search.hpp).
+CLIP_SEARCH_GRID = int(_core.CLIP_SEARCH_GRID)
+CLIP_SEARCH_STEPS = int(_core.CLIP_SEARCH_STEPS)
+
+
+def clip_search_groups(rows: np.ndarray, block: int, mode: Mode) -> Tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) of shape (rows, ceil(n / block)) for finite C-contiguous float32/float64 rows[rows][n]: each
+    block's least-squared-error clip among its shrunk min/max ranges."""
+    return _core.clip_search_groups(rows, block, mode.kernel_scheme)
 
 
 

@@ -28,7 +28,7 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterator, List, Optional, Protocol, Tuple
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Protocol, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -395,8 +395,11 @@ def quantize_file(
 ) -> QuantizeResult:
     """Quantizes the ``.npy`` at ``src`` into a qaffine ``.npz`` at ``dst``, streaming (see the module doc).
 
-    ``range`` (per tensor): a method of :class:`qaffine.Observer`; pass 1 then observes every chunk with it
-    (NaN is an error, infinities saturate) instead of taking the min/max.
+    ``range``: a method of :class:`qaffine.Observer`. Per tensor and per channel pass 1 observes every chunk with
+    it (per channel one observer per channel, merged exactly; NaN is an error, infinities saturate) instead of
+    taking the min/max; per block (``minmax``, ``moving_average``, ``mse``) each chunk's whole blocks are
+    quantized with ``qa.quantize(..., range=...)`` in the one pass (blocks wider than a chunk: ``ValueError``).
+    ``moving_average`` is the min/max, as in memory, where the whole array is one batch.
 
     Raises ValueError / OSError with a message naming the problem; ``dst`` is then left untouched.
     """
@@ -406,8 +409,12 @@ def quantize_file(
         if os.path.exists(dst_name) and os.path.samefile(src_name, dst_name):
             raise ValueError(f"the output {dst_name} is the input file; choose another name")
         _calibrate._check_method(range, "--range")
-        if range != "minmax" and (axis is not None or block_size is not None):
-            raise ValueError(f"--range {range} works per tensor; drop --axis / --block-size or use --range minmax")
+        if block_size is not None and range not in _calibrate.BLOCK_METHODS:
+            raise ValueError(f"--range {range} is not defined per block: with --block-size, --range takes "
+                             f"{', '.join(_calibrate.BLOCK_METHODS)}; {range} needs the distribution of many values "
+                             "(use it per tensor or with --axis alone)")
+        if range == "moving_average":
+            range = "minmax"  # in memory the whole array is one batch, whose moving average is its min/max
         h = _normalize_options(inp.shape, src_name, axis, block_size, bits, signed, symmetric, tight, packed)
         h = Header(h.shape, h.mode, inp.dtype.newbyteorder("="))
         if inp.size == 0:
@@ -431,6 +438,10 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int, progress: 
     block = h.block_size
     one_pass = block is not None and block * grid.inner <= grid.budget
     passes = 1 if one_pass else 2
+    if block is not None and method != "minmax" and not one_pass:
+        raise ValueError(f"--range {method} per block needs whole blocks in a chunk; a block here spans "
+                         f"{block * grid.inner:,} values (--block-size {block} along an axis with {grid.inner:,} values "
+                         f"after it): pass --chunk-size {block * grid.inner} or more, or quantize along the last axis")
     bar = Progress(passes * inp.size * inp.dtype.itemsize, f"quantize ({passes} pass{'es' if passes > 1 else ''})",
                    progress)
     stats = ErrorStats(h.bits)
@@ -448,13 +459,24 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int, progress: 
             if paxis is not None:
                 lo = np.full(grid.channels, np.inf, dtype=native)
                 hi = np.full(grid.channels, -np.inf, dtype=native)
-            observer = None if method == "minmax" else _calibrate.Observer(
-                method, bits=h.bits, signed=h.signed, symmetric=h.symmetric, include_zero=h.include_zero)
+            observer = channel_obs = None
+            if method != "minmax":
+                options: Dict[str, Any] = dict(bits=h.bits, signed=h.signed, symmetric=h.symmetric,
+                                               include_zero=h.include_zero)
+                if paxis is None:
+                    observer = _calibrate.Observer(method, **options)
+                else:  # one observer per channel, fed that channel's part of every piece (merges are exact)
+                    channel_obs = [_calibrate.Observer(method, **options) for _ in range(grid.channels)]
             for piece in grid.pieces():
                 x = inp.read(piece)
                 try:
                     if observer is not None:
                         observer.update(x)
+                        bad = False
+                    elif channel_obs is not None:
+                        x3 = x.reshape(piece.shape3)
+                        for k in range(piece.kc):
+                            channel_obs[piece.c + k].update(x3[:, k, :])
                         bad = False
                     elif paxis is None:
                         plo, phi = minmax(x)
@@ -476,6 +498,15 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int, progress: 
                 if observer.seen == observer.infinities:
                     raise ValueError(f"{inp.name} holds no finite value to choose a range from")
                 p_all = observer.params()
+            elif channel_obs is not None:
+                # Observer(axis=k).params() in memory: each channel's range (that of the channel alone), then
+                # choose_qparams of the bounds in the data's arithmetic.
+                dt = np.float64 if native == np.float64 else np.float32
+                try:
+                    ranges = np.array([o.range() for o in channel_obs], dtype=np.float64).reshape(-1, 2)
+                except ValueError as e:
+                    raise ValueError(f"{inp.name}: {e}") from None
+                p_all = _choose(h, ranges[:, 0].astype(dt), ranges[:, 1].astype(dt), 0, None, inp.name)
             elif paxis is None:
                 p_all = _choose(h, lo, hi, None, None, inp.name)
             else:
@@ -528,7 +559,8 @@ def _quantize_stream(inp: _NpyInput, h: Header, tmp: str, chunk: int, progress: 
                             pk = packed_here(piece)
                             q = quantize(x, axis=1, block_size=block, bits=h.bits, signed=h.signed,
                                          symmetric=h.symmetric, include_zero=h.include_zero, packed=pk,
-                                         out=None if pk else codes_buf[:piece.size].reshape(piece.shape3))
+                                         out=None if pk else codes_buf[:piece.size].reshape(piece.shape3),
+                                         range=method)
                         except ValueError as e:
                             raise inp.bad_values(x, piece) or ValueError(f"{inp.name}: {e}") from None
                         params_file.append(q.scale, q.zero_point)

@@ -140,9 +140,10 @@ def _quantize_block(x: np.ndarray, scale: Any, zero_point: Any, *, mode: Mode, c
         raise
 
 
-def _quantize_block_dynamic(x: np.ndarray, *, mode: Mode, compat: str,
+def _quantize_block_dynamic(x: np.ndarray, *, mode: Mode, compat: str, method: str = "minmax",
                             block_info: Optional[Dict[Any, Any]] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-block codes and parameters of one chunk (its boundaries along the axis are block boundaries)."""
+    """Per-block codes and parameters of one chunk (its boundaries along the axis are block boundaries), the
+    range of each block chosen by ``method``."""
     assert mode.axis is not None and mode.block_size is not None
     if x.size == 0:
         pshape = mode.params_shape(x.shape)
@@ -150,7 +151,7 @@ def _quantize_block_dynamic(x: np.ndarray, *, mode: Mode, compat: str,
     x = _native(x)
     try:
         q = _api.quantize(x, axis=mode.axis, block_size=mode.block_size, bits=mode.bits, signed=mode.signed,
-                          symmetric=mode.symmetric, include_zero=mode.include_zero, compat=compat)
+                          symmetric=mode.symmetric, include_zero=mode.include_zero, compat=compat, range=method)
     except ValueError:
         _raise_bad_values(x, _offset(block_info, x.ndim), dynamic=True)
         raise
@@ -390,22 +391,28 @@ def quantize(
     the NaN in ``a`` — when ``quantize`` runs (per tensor / per axis: the first NaN in C order, exactly
     the in-memory message), otherwise when the codes are computed; so do infinities in dynamic mode.
 
-    ``range`` (a method of :class:`qaffine.Observer`, per tensor or per axis): the parameters come from
-    :func:`observe` (one pass, chunks observed in parallel and merged as a tree), then the codes are static — the
-    in-memory ``qa.quantize(x, range=...)`` result.
+    ``range`` (a method of :class:`qaffine.Observer`): per tensor or per axis the parameters come from
+    :func:`observe` (one pass, chunks observed in parallel and merged as a tree), then the codes are static;
+    per block (``"minmax"``, ``"moving_average"``, ``"mse"``) each chunk's blocks are chosen in the one lazy pass.
+    Either way the in-memory ``qa.quantize(x, range=...)`` result (``"moving_average"``: the whole array is one
+    batch, so its min/max).
     """
     if range != "minmax":
         a = _as_dask_float(a)
         _calibrate._check_method(range, "range")
         if params is not None:
             raise ValueError("range= chooses the parameters from x; it cannot be combined with params=")
-        if block_size is not None:
-            raise ValueError(f"range={range!r} works per tensor or per channel (axis=); per block use range='minmax'")
         if a.size == 0:
             raise ValueError(f"cannot choose a range={range!r} for an empty array")
-        m = Mode(axis, None, bits, signed, symmetric, include_zero)
-        params = observe(a, range, bits=m.bits, signed=m.signed, symmetric=m.symmetric,
-                         include_zero=m.include_zero, axis=axis).params()
+        if block_size is not None:  # blocks are local: each chunk's blocks chosen in its own task, below
+            _calibrate.check_block_method(range)
+        else:
+            m = Mode(axis, None, bits, signed, symmetric, include_zero)
+            if range == "moving_average":  # in memory the whole array is one batch: its min/max
+                range = "minmax"
+            else:
+                params = observe(a, range, bits=m.bits, signed=m.signed, symmetric=m.symmetric,
+                                 include_zero=m.include_zero, axis=axis).params()
     a = _as_dask_float(a)
     mode = _api._mode(a.shape, params, axis, block_size, bits, signed, symmetric, include_zero)
     mode.kernel_rounding(compat)  # validates compat
@@ -423,7 +430,7 @@ def quantize(
     if mode.block_size is not None:  # one pass: codes and parameters from the same tasks
         assert mode.axis is not None
         pchunks = _params_chunks(a.chunks, mode.axis, mode.block_size)
-        both = a.map_blocks(_quantize_block_dynamic, mode=mode, compat=compat, dtype=object,
+        both = a.map_blocks(_quantize_block_dynamic, mode=mode, compat=compat, method=range, dtype=object,
                             meta=_meta(a.ndim, object))
         values = both.map_blocks(operator.itemgetter(0), dtype=code_dtype, meta=_meta(a.ndim, code_dtype))
         scale = both.map_blocks(operator.itemgetter(1), chunks=pchunks, dtype=np.float32,

@@ -1181,6 +1181,69 @@ void test_packed_read_any_field(std::mt19937_64& rng) {
     }
 }
 
+// The per-block MSE clip search (clip_search.hpp): every level and thread count gives the result of the
+// definition, computed here candidate by candidate with choose_qparams and quantize_one (tests/test_calibrate.py
+// checks the same against qa.quantize / dequantize). The reference is compiled without FMA contraction, as the
+// kernel is.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+template <class T>
+void test_clip_search(std::mt19937_64& rng) {
+    const char* name = std::is_same<T, float>::value ? "clip_search<float>" : "clip_search<double>";
+    std::student_t_distribution<double> heavy(3.0);
+    const std::size_t rows = 7, n = 45, block = 16, nb = 3;  // a short last block of 13
+    std::vector<T> x(rows * n);
+    const qaffine::scheme schemes[] = {{-8, 7, true, true}, {0, 15, false, true}, {0, 7, false, false}, {0, 255, false, true}};
+    for (const qaffine::scheme& sc : schemes) {
+        for (auto& v : x) v = static_cast<T>(heavy(rng) + (sc.include_zero ? 0.0 : 5.0));
+        std::vector<T> ref_lo(rows * nb), ref_hi(rows * nb);
+        for (std::size_t g = 0; g < rows * nb; ++g) {
+            const T* b = x.data() + (g / nb) * n + (g % nb) * block;
+            const std::size_t len = std::min(block, n - (g % nb) * block);
+            T lo = b[0], hi = b[0];
+            for (std::size_t j = 0; j < len; ++j) lo = std::min(lo, b[j]), hi = std::max(hi, b[j]);
+            const double c = sc.include_zero ? 0.0 : 0.5 * double(lo) + 0.5 * double(hi);
+            double best = std::numeric_limits<double>::infinity();
+            for (std::size_t i = 0; i < qaffine::clip_search_steps; ++i) {
+                const double f = double(i) / double(qaffine::clip_search_grid);
+                const double dl = f * (c - double(lo)), dh = f * (double(hi) - c);
+                const T l = i ? static_cast<T>(double(lo) + dl) : lo, h = i ? static_cast<T>(double(hi) - dh) : hi;
+                qaffine::qparams p;
+                try {
+                    p = qaffine::choose_qparams<T>(l, h, sc);
+                } catch (const std::exception&) {
+                    continue;
+                }
+                double e = 0;
+                for (std::size_t j = 0; j < len; ++j) {
+                    const std::int32_t q = qaffine::scalar::quantize_one<qaffine::rounding::divide, T>(
+                        b[j], static_cast<T>(p.scale), p.zero_point, sc.qmin, sc.qmax);
+                    const double d = double(static_cast<T>(p.scale) * static_cast<T>(q - p.zero_point)) - double(b[j]);
+                    const double sq = d * d;
+                    e += sq;
+                }
+                if (e < best) best = e, ref_lo[g] = l, ref_hi[g] = h;
+            }
+        }
+        for (std::size_t threads : {1u, 2u, 3u}) {
+            qaffine::set_num_threads(threads);
+            for (auto level : levels()) {
+                std::vector<T> lo(rows * nb), hi(rows * nb);
+                qaffine::clip_search_groups(x.data(), rows, n, block, sc, lo.data(), hi.data(), qaffine::clip_search_grid,
+                                            qaffine::clip_search_steps, level);
+                check(lo == ref_lo && hi == ref_hi, name, qaffine::to_string(level), threads,
+                      static_cast<std::size_t>(sc.qmax));
+            }
+        }
+        qaffine::set_num_threads(0);
+    }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
 int main(int argc, char** argv) {
     if (argc > 1 && std::sscanf(argv[1], "%u/%u", &g_shard, &g_shards) != 2) g_shards = 0;
     if (g_shards == 0 || g_shard >= g_shards) {
@@ -1254,6 +1317,8 @@ int main(int argc, char** argv) {
     if (mine()) test_threads(rng);
     if (mine()) test_histogram<float>(rng);
     if (mine()) test_histogram<double>(rng);
+    if (mine()) test_clip_search<float>(rng);
+    if (mine()) test_clip_search<double>(rng);
     if (mine()) test_quantize_dynamic<float, std::uint8_t>(rng);
     if (mine()) test_quantize_dynamic<float, std::int8_t>(rng);
     if (mine()) test_quantize_dynamic<double, std::uint8_t>(rng);

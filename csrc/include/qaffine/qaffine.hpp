@@ -18,10 +18,12 @@
 //   convert.hpp     runs of bfloat16 widened to float at every SIMD level
 //   dynamic.hpp     quantize_dynamic: range, parameters and codes of a whole array, multi-threaded
 //   histogram.hpp   histograms exact to merge (power-of-two bins anchored at 0) and the MSE range search
+//   clip_search.hpp range="mse" per block: the least-squared-error clip of each block, by direct search
 // Thread safety: every function is a pure function of its arguments apart from the process-wide SIMD level
 // (cpu.hpp) and thread count (parallel.hpp).
 #pragma once
 
+#include "clip_search.hpp"
 #include "convert.hpp"
 #include "cpu.hpp"
 #include "dequantize.hpp"
