@@ -703,3 +703,17 @@ def test_memory_is_o_bins_whatever_the_batches() -> None:
         sizes.append(len(pickle.dumps(obs)))
     assert hist_of(obs).counts.shape == (512,) and hist_of(obs).counts.dtype == np.uint64
     assert max(sizes) - min(sizes) < 200  # the state does not grow with the batches
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_observer_params_per_tensor_equal_public_choose_qparams(dtype: Any) -> None:
+    """Observer.params() per tensor calls choose_qparams' kernel directly: it must give what the public
+    qa.choose_qparams gives for the observer's range, for every method and scheme."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_t(3, 20_000) * 0.5 + 0.25).astype(dtype)
+    schemes = [{}, {"bits": 4, "signed": True, "symmetric": True}, {"include_zero": False}, {"bits": 3}]
+    for method in ("minmax", "moving_average", "percentile", "mse", "entropy"):
+        for kw in schemes:
+            obs = qa.Observer(method, **kw).update(x)
+            lo, hi = obs.range()
+            assert obs.params() == qa.choose_qparams(dtype(lo), dtype(hi), **kw), (method, kw)
