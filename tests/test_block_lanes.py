@@ -143,3 +143,27 @@ def test_thread_counts_large_arrays(threads: int, restore_threads: None) -> None
             for level in FAST:
                 with simd(level):
                     assert outcome(lambda: qa.quantize(x, block_size=b, **kw)) == want, (shape, b, kw, level)
+
+
+@pytest.mark.parametrize("block", [128, 256, 1000])
+def test_codes_next_to_rounding_boundaries_long_blocks(block: int) -> None:
+    """Blocks of 128 floats or more take the bracketed multiplication (two FMAs) for their codes: values at
+    and one float step around every tie k + 1/2 of x / s (a scale that is a power of two makes the ties exact)
+    still get true division's codes at every level, in every scheme."""
+    s0 = np.float32(2.0 ** -4)
+    k = np.arange(255, dtype=np.float32)  # ties up to 254.5: every value inside [0, 255 s0]
+    ties = (k + np.float32(0.5)) * s0
+    vals = np.concatenate([ties, np.nextafter(ties, np.float32(0)), np.nextafter(ties, np.float32(1e9)), k * s0])
+    rows = -(-vals.size // block) + 3
+    x = np.resize(vals, (rows, block)).astype(np.float32)
+    x[:, 0] = 0.0
+    x[:, 1] = np.float32(255) * s0  # range [0, 255 s0]: s = s0 exactly
+    for scheme in ({}, {"include_zero": False}, {"symmetric": True}):
+        _same_at_every_level(x, f"B={block}", block_size=block, **scheme)
+        _same_at_every_level(x, f"B={block} packed", block_size=block, bits=4, packed=True, **scheme)
+        _same_at_every_level(-x, f"B={block} negated", block_size=block, signed=True, **scheme)
+    with simd("scalar"):
+        q = qa.quantize(x, block_size=block)
+    assert np.all(np.asarray(q.scale) == s0)
+    want = np.clip(np.rint(x / s0), 0, 255).astype(np.uint8)
+    assert np.array_equal(q.values, want)
