@@ -642,6 +642,11 @@ int block_lanes(const T* x, const layout& g, const scheme& sc, std::size_t u0, s
     std::size_t at[16], len[16];
     std::size_t o = u0 / nb, b = u0 % nb;
     const std::size_t full = C / B;  // full blocks per row
+    // Blocks u..u+n as listed in at/len through run[k]; a batch it turns down, one block at a time.
+    const auto batch = [&](std::size_t k, std::size_t u, std::size_t n) -> int {
+        if (run[k](x, at, len, n, sc.qmin, sc.qmax, scale + u, zero_point + u, base, order)) return 0;
+        return block_range<Isa, R, T, O>(x, g, sc, u, u + n, scale, zero_point, out);
+    };
     for (std::size_t u = u0; u < u1;) {
         const std::size_t n = std::min<std::size_t>(16, u1 - u);
         if (n == 16 && b + 16 <= full) {  // 16 full blocks of one row
@@ -652,10 +657,7 @@ int block_lanes(const T* x, const layout& g, const scheme& sc, std::size_t u0, s
                 b = 0;
                 ++o;
             }
-            if (!run[1](x, at, len, n, sc.qmin, sc.qmax, scale + u, zero_point + u, base, order)) {
-                const int st = block_range<Isa, R, T, O>(x, g, sc, u, u + n, scale, zero_point, out);
-                if (st != 0) return st;
-            }
+            if (const int st = batch(1, u, n)) return st;
             u += n;
             continue;
         }
@@ -668,10 +670,7 @@ int block_lanes(const T* x, const layout& g, const scheme& sc, std::size_t u0, s
                 ++o;
             }
         }
-        if (!run[0](x, at, len, n, sc.qmin, sc.qmax, scale + u, zero_point + u, base, order)) {
-            const int st = block_range<Isa, R, T, O>(x, g, sc, u, u + n, scale, zero_point, out);
-            if (st != 0) return st;
-        }
+        if (const int st = batch(0, u, n)) return st;
         u += n;
     }
     if (stream) _mm_sfence();
