@@ -47,10 +47,11 @@ void dequantize(const py::array& codes, float scale, std::int32_t zero_point, py
     });
 }
 
-void dequantize_groups(const py::array& codes, const qaffine::layout& g, const f32_array& scale,
-                       const i32_array& zero_point, py::array out, bool bf16) {
-    const ckind code = code_kind(codes, "codes");
-    const void* q = contiguous(codes, g.size(), "codes");
+/// Floats of every group of layout g from src(t), the source (codes or packed fields) of the element types t
+/// that visit(k, code) picks, into out.
+template <class Code, class Src>
+void groups_to_floats(const qaffine::layout& g, const f32_array& scale, const i32_array& zero_point, py::array& out,
+                      bool bf16, Code code, Src src) {
     const std::size_t G = g.groups();
     if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
         throw py::value_error("scale and zero_point must have one value per group");
@@ -59,11 +60,15 @@ void dequantize_groups(const py::array& codes, const qaffine::layout& g, const f
     const float* s = scale.data();
     const std::int32_t* z = zero_point.data();
     py::gil_scoped_release nogil;
-    visit(k, code, [&](auto t) {
-        using D = decltype(t);
-        qaffine::dequantize_groups(static_cast<const typename D::code*>(q), g, s, z,
-                                   static_cast<out_type<D>*>(dst));
-    });
+    visit(k, code, [&](auto t) { qaffine::dequantize_groups(src(t), g, s, z, static_cast<out_type<decltype(t)>*>(dst)); });
+}
+
+void dequantize_groups(const py::array& codes, const qaffine::layout& g, const f32_array& scale,
+                       const i32_array& zero_point, py::array out, bool bf16) {
+    const ckind code = code_kind(codes, "codes");
+    const void* q = contiguous(codes, g.size(), "codes");
+    groups_to_floats(g, scale, zero_point, out, bf16, code,
+                     [q](auto t) { return static_cast<const typename decltype(t)::code*>(q); });
 }
 
 // ---- packed codes: the kernels read the fields directly --------------------------------------------------
@@ -94,19 +99,8 @@ void dequantize_packed(const py::array& packed, unsigned width, bool is_signed, 
 void dequantize_groups_packed(const py::array& packed, const qaffine::layout& g, unsigned width, bool is_signed,
                               const f32_array& scale, const i32_array& zero_point, py::array out, bool bf16) {
     const std::uint8_t* b = packed_in(packed, g.size(), width);
-    const std::size_t G = g.groups();
-    if (static_cast<std::size_t>(scale.size()) != G || static_cast<std::size_t>(zero_point.size()) != G)
-        throw py::value_error("scale and zero_point must have one value per group");
-    const fkind k = float_out(out, g.size(), bf16);
-    void* dst = out.mutable_data();
-    const float* s = scale.data();
-    const std::int32_t* z = zero_point.data();
-    py::gil_scoped_release nogil;
-    visit(k, is_signed, [&](auto t) {
-        using D = decltype(t);
-        qaffine::dequantize_groups(qaffine::packed_view<typename D::code>{b, width}, g, s, z,
-                                   static_cast<out_type<D>*>(dst));
-    });
+    groups_to_floats(g, scale, zero_point, out, bf16, is_signed,
+                     [b, width](auto t) { return qaffine::packed_view<typename decltype(t)::code>{b, width}; });
 }
 
 }  // namespace

@@ -137,28 +137,35 @@ bool quantize_groups(const py::array& x, const qaffine::layout& g, const f32_arr
     });
 }
 
-py::tuple quantize_dynamic_groups(const py::array& x, const qaffine::layout& g, const qaffine::scheme& sc,
-                                  qaffine::rounding r, py::array out) {
-    const fkind k = group_input(x, g);
-    const ckind code = codes_out(out, g.size(), sc);
+/// Dynamic per-group quantization of x into dest(t), the destination (codes or packed fields) of the element
+/// types t that visit(k, code) picks: the (scale, zero_point) arrays.
+template <class Code, class Dest>
+py::tuple dynamic_groups(const py::array& x, const qaffine::layout& g, const qaffine::scheme& sc, qaffine::rounding r,
+                         fkind k, Code code, Dest dest) {
     const auto G = static_cast<py::ssize_t>(g.groups());
     f32_array scale(G);
     i32_array zp(G);
     float* s = scale.mutable_data();
     std::int32_t* z = zp.mutable_data();
     const void* data = x.data();
-    void* dst = out.mutable_data();
     qaffine::dynamic_status st;
     {
         py::gil_scoped_release nogil;
         st = visit(k, code, [&](auto t) {
             using D = decltype(t);
-            return qaffine::quantize_dynamic_groups(static_cast<const typename D::real*>(data), g, sc, r, s, z,
-                                                    static_cast<typename D::code*>(dst));
+            return qaffine::quantize_dynamic_groups(static_cast<const typename D::real*>(data), g, sc, r, s, z, dest(t));
         });
     }
     raise_non_finite(st);
     return py::make_tuple(scale, zp);
+}
+
+py::tuple quantize_dynamic_groups(const py::array& x, const qaffine::layout& g, const qaffine::scheme& sc,
+                                  qaffine::rounding r, py::array out) {
+    const fkind k = group_input(x, g);
+    const ckind code = codes_out(out, g.size(), sc);
+    void* dst = out.mutable_data();
+    return dynamic_groups(x, g, sc, r, k, code, [dst](auto t) { return static_cast<typename decltype(t)::code*>(dst); });
 }
 
 /// float16 (or, with bf16, bfloat16) bits to float32, both C-contiguous of the same size: the slabs the
@@ -242,23 +249,9 @@ py::tuple quantize_dynamic_groups_packed(const py::array& x, const qaffine::layo
                                          qaffine::rounding r, unsigned width, bool is_signed, py::array out) {
     const fkind k = group_input(x, g);
     std::uint8_t* b = packed_out(out, g.size(), width, is_signed, sc);
-    const auto G = static_cast<py::ssize_t>(g.groups());
-    f32_array scale(G);
-    i32_array zp(G);
-    float* s = scale.mutable_data();
-    std::int32_t* z = zp.mutable_data();
-    const void* data = x.data();
-    qaffine::dynamic_status st;
-    {
-        py::gil_scoped_release nogil;
-        st = visit(k, is_signed, [&](auto t) {
-            using D = decltype(t);
-            return qaffine::quantize_dynamic_groups(static_cast<const typename D::real*>(data), g, sc, r, s, z,
-                                                    qaffine::packed_codes<typename D::code>{b, width});
-        });
-    }
-    raise_non_finite(st);
-    return py::make_tuple(scale, zp);
+    return dynamic_groups(x, g, sc, r, k, is_signed, [b, width](auto t) {
+        return qaffine::packed_codes<typename decltype(t)::code>{b, width};
+    });
 }
 
 }  // namespace
